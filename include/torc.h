@@ -1,0 +1,198 @@
+/*
+ * torc: collective communication for distributed training.
+ *
+ * The public C99 API. Names, argument order and semantics follow NCCL with the prefix `torc`,
+ * so a program written for NCCL ports by renaming. Every function returns a torcResult_t; on
+ * failure, torcGetLastError() gives a human-readable message. No function throws, aborts or
+ * exits the process on bad input.
+ *
+ * Memory: this release moves host memory. With a NULL stream (or any stream, on host
+ * buffers) a collective returns when it is complete and the output buffer holds the result.
+ *
+ * Threads: a communicator may be used by one thread at a time. Different communicators may be
+ * used from different threads concurrently (torcCommInitAll's ranks are driven that way).
+ */
+#ifndef TORC_H_
+#define TORC_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TORC_MAJOR 0
+#define TORC_MINOR 1
+#define TORC_PATCH 0
+/** Version as a single integer: MAJOR*10000 + MINOR*100 + PATCH (NCCL's scheme). */
+#define TORC_VERSION_CODE (TORC_MAJOR * 10000 + TORC_MINOR * 100 + TORC_PATCH)
+
+#if defined(__GNUC__)
+#define TORC_API __attribute__((visibility("default")))
+#else
+#define TORC_API
+#endif
+
+/** Opaque communicator handle. */
+typedef struct torcComm* torcComm_t;
+
+/** Layout-compatible with cudaStream_t (a pointer to CUstream_st). NULL is the default stream. */
+typedef struct CUstream_st* torcStream_t;
+
+#define TORC_UNIQUE_ID_BYTES 128
+/** Rendezvous handle made by torcGetUniqueId: the root's address and a 128-bit secret. */
+typedef struct {
+  char internal[TORC_UNIQUE_ID_BYTES];
+} torcUniqueId;
+
+/** Result codes. The numbers are fixed and match NCCL's where NCCL has the same code. */
+typedef enum {
+  torcSuccess = 0,
+  torcUnhandledCudaError = 1,
+  torcSystemError = 2,     /**< an OS call failed (socket, memory, thread) */
+  torcInternalError = 3,   /**< a bug in torc or a transport failure it cannot classify */
+  torcInvalidArgument = 4, /**< a bad pointer, count, type, op, rank or root */
+  torcInvalidUsage = 5,    /**< a valid argument used wrongly (e.g. a destroyed or aborted comm) */
+  torcRemoteError = 6,     /**< a peer failed or disconnected */
+  torcInProgress = 7,      /**< a non-blocking operation has not completed yet */
+  torcTimeout = 8,         /**< nothing happened within TORC_TIMEOUT seconds */
+  torcNumResults = 9
+} torcResult_t;
+
+/** Element types (same numbers as ncclDataType_t). */
+typedef enum {
+  torcInt8 = 0,
+  torcChar = 0,
+  torcUint8 = 1,
+  torcInt32 = 2,
+  torcInt = 2,
+  torcUint32 = 3,
+  torcInt64 = 4,
+  torcUint64 = 5,
+  torcFloat16 = 6,
+  torcHalf = 6,
+  torcFloat32 = 7,
+  torcFloat = 7,
+  torcFloat64 = 8,
+  torcDouble = 8,
+  torcBfloat16 = 9,
+  torcNumTypes = 10
+} torcDataType_t;
+
+/**
+ * Reduction operators (same numbers as ncclRedOp_t). Floating-point reductions of float16
+ * and bfloat16 are computed in float32 and rounded to nearest even. torcAvg is the sum
+ * divided by the number of ranks once, at the end (integer types truncate toward zero).
+ */
+typedef enum { torcSum = 0, torcProd = 1, torcMax = 2, torcMin = 3, torcAvg = 4, torcNumOps = 5 } torcRedOp_t;
+
+/* ---------------------------------------------------------------- version and errors */
+
+/** Writes TORC_VERSION_CODE of the loaded library into *version. */
+TORC_API torcResult_t torcGetVersion(int* version);
+
+/** A static string naming the result code ("invalid argument", ...). Never NULL. */
+TORC_API const char* torcGetErrorString(torcResult_t result);
+
+/**
+ * The message of the last error recorded on `comm`, or of the last error of the calling
+ * thread when comm is NULL (errors that happen before a communicator exists). Valid until the
+ * next torc call on the same thread. Never NULL; "" when there was no error.
+ */
+TORC_API const char* torcGetLastError(torcComm_t comm);
+
+/* ---------------------------------------------------------------- communicators */
+
+/**
+ * Makes a rendezvous handle. The calling process starts a listener (a background thread) on
+ * the address chosen by TORC_SOCKET_IFNAME (default: the first non-loopback IPv4 interface,
+ * else loopback) and packs it with a fresh random secret. Hand the id to every rank (MPI_Bcast,
+ * a file, ...) and call torcCommInitRank with it. Connections that do not present the secret
+ * are dropped and logged.
+ */
+TORC_API torcResult_t torcGetUniqueId(torcUniqueId* uniqueId);
+
+/**
+ * Creates a communicator of `nranks` ranks; this process is `rank`. Collective: blocks until
+ * all ranks have called it with the same id, or fails with torcTimeout after TORC_TIMEOUT
+ * seconds, naming the ranks that did not arrive.
+ */
+TORC_API torcResult_t torcCommInitRank(torcComm_t* comm, int nranks, torcUniqueId commId, int rank);
+
+/**
+ * Creates `ndev` communicators, ranks 0..ndev-1, in this process (as NCCL does for the
+ * devices of one process). devlist may be NULL; it is recorded but not otherwise used by host
+ * collectives. The communicators' collectives must then be called from separate threads,
+ * one per rank, because each call blocks until its collective is complete.
+ */
+TORC_API torcResult_t torcCommInitAll(torcComm_t* comms, int ndev, const int* devlist);
+
+/**
+ * Creates a communicator from the launcher's environment:
+ * torcrun (TORC_RANK, TORC_NRANKS, TORC_ROOT_ADDR, TORC_SECRET),
+ * torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; torc listens on MASTER_PORT+1
+ * unless TORC_PORT is set), Open MPI (OMPI_COMM_WORLD_RANK/SIZE) and Slurm
+ * (SLURM_PROCID/SLURM_NTASKS); the last two need TORC_ROOT_ADDR (host:port) or MASTER_ADDR.
+ * Rank 0 hosts the rendezvous. The secret is TORC_SECRET when set, else one derived from the
+ * launcher's job identity (weaker: document your network's trust).
+ */
+TORC_API torcResult_t torcCommInitFromEnv(torcComm_t* comm);
+
+/** Frees the communicator after its operations completed. comm may be NULL. */
+TORC_API torcResult_t torcCommDestroy(torcComm_t comm);
+
+/** Frees the communicator without waiting for peers; operations in flight are cancelled. */
+TORC_API torcResult_t torcCommAbort(torcComm_t comm);
+
+TORC_API torcResult_t torcCommCount(const torcComm_t comm, int* count);
+TORC_API torcResult_t torcCommUserRank(const torcComm_t comm, int* rank);
+
+/**
+ * The communicator's asynchronous error: torcSuccess, or the error that broke it (a dead
+ * peer, a timeout). After an error every later collective on the comm fails fast.
+ */
+TORC_API torcResult_t torcCommGetAsyncError(torcComm_t comm, torcResult_t* asyncError);
+
+/* ---------------------------------------------------------------- collectives
+ * Argument order and semantics are NCCL's. sendbuff == recvbuff (or, for all-gather,
+ * sendbuff == recvbuff + rank*sendcount; for reduce-scatter, recvbuff == sendbuff +
+ * rank*recvcount) is the in-place form. count 0 is valid and does nothing but still
+ * synchronises nothing (it returns at once on every rank).
+ */
+
+/** recvbuff[i] = op over ranks of sendbuff[i], for i < count, on every rank. */
+TORC_API torcResult_t torcAllReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
+                                    torcRedOp_t op, torcComm_t comm, torcStream_t stream);
+
+/** Copies root's sendbuff into every rank's recvbuff. sendbuff is read on root only. */
+TORC_API torcResult_t torcBroadcast(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
+                                    int root, torcComm_t comm, torcStream_t stream);
+
+/** Reduces into root's recvbuff; recvbuff is not touched (and may be NULL) on other ranks. */
+TORC_API torcResult_t torcReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
+                                 torcRedOp_t op, int root, torcComm_t comm, torcStream_t stream);
+
+/** recvbuff[r*sendcount .. (r+1)*sendcount) = rank r's sendbuff, on every rank. */
+TORC_API torcResult_t torcAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, torcDataType_t datatype,
+                                    torcComm_t comm, torcStream_t stream);
+
+/** Rank r's recvbuff = op over ranks of sendbuff[r*recvcount .. (r+1)*recvcount). */
+TORC_API torcResult_t torcReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
+                                        torcDataType_t datatype, torcRedOp_t op, torcComm_t comm,
+                                        torcStream_t stream);
+
+/** Point-to-point. Sends to one peer are received in the order they were sent. */
+TORC_API torcResult_t torcSend(const void* sendbuff, size_t count, torcDataType_t datatype, int peer,
+                               torcComm_t comm, torcStream_t stream);
+TORC_API torcResult_t torcRecv(void* recvbuff, size_t count, torcDataType_t datatype, int peer, torcComm_t comm,
+                               torcStream_t stream);
+
+/** Returns when every rank has entered the barrier. */
+TORC_API torcResult_t torcBarrier(torcComm_t comm, torcStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TORC_H_ */

@@ -1,0 +1,127 @@
+// reduce.h entry points: dtype/op names and the run-time choice among the compiled variants.
+// This file is built with baseline flags; only the variant files use wider instruction sets.
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cpu/reduce_cpu.h"
+#include "kernels/reduce.h"
+
+#if defined(TORC_KERNELS_X86)
+#include <cpuid.h>
+#endif
+
+namespace torc::kernels {
+
+size_t dtypeSize(DType t) {
+  switch (t) {
+    case DType::kInt8:
+    case DType::kUint8:
+      return 1;
+    case DType::kFloat16:
+    case DType::kBfloat16:
+      return 2;
+    case DType::kInt32:
+    case DType::kUint32:
+    case DType::kFloat32:
+      return 4;
+    case DType::kInt64:
+    case DType::kUint64:
+    case DType::kFloat64:
+      return 8;
+  }
+  return 0;
+}
+
+const char* dtypeName(DType t) {
+  static const char* const kNames[kNumDTypes] = {"int8",   "uint8",   "int32",   "uint32",  "int64",
+                                                 "uint64", "float16", "float32", "float64", "bfloat16"};
+  int i = static_cast<int>(t);
+  return (i >= 0 && i < kNumDTypes) ? kNames[i] : "?";
+}
+
+const char* redOpName(RedOp op) {
+  static const char* const kNames[kNumRedOps] = {"sum", "prod", "max", "min", "avg"};
+  int i = static_cast<int>(op);
+  return (i >= 0 && i < kNumRedOps) ? kNames[i] : "?";
+}
+
+namespace cpu {
+
+#if defined(TORC_KERNELS_X86)
+namespace {
+// Read directly: clang before 16 does not know "f16c" in __builtin_cpu_supports.
+bool cpuHasF16c() {
+  unsigned eax, ebx, ecx, edx;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+}  // namespace
+#endif
+
+Isa detectIsa() {
+#if defined(TORC_KERNELS_X86)
+  // libgcc/compiler-rt also check (XGETBV) that the OS saves the wider register state.
+  __builtin_cpu_init();
+  bool avx2 = __builtin_cpu_supports("avx2") && cpuHasF16c();
+  if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+    return Isa::kAvx512;
+  }
+  if (avx2) return Isa::kAvx2;
+#endif
+  return Isa::kGeneric;
+}
+
+const KernelTable* kernelTable(Isa isa) {
+  if (static_cast<int>(isa) > static_cast<int>(detectIsa())) return nullptr;
+  switch (isa) {
+    case Isa::kGeneric:
+      return &generic::table();
+#if defined(TORC_KERNELS_X86)
+    case Isa::kAvx2:
+      return &avx2::table();
+    case Isa::kAvx512:
+      return &avx512::table();
+#else
+    default:
+      return nullptr;
+#endif
+  }
+  return nullptr;
+}
+
+Isa chooseIsa(Isa best, const char* request) {
+  if (request == nullptr || *request == '\0') return best;
+  Isa wanted;
+  if (std::strcmp(request, "generic") == 0) {
+    wanted = Isa::kGeneric;
+  } else if (std::strcmp(request, "avx2") == 0) {
+    wanted = Isa::kAvx2;
+  } else if (std::strcmp(request, "avx512") == 0) {
+    wanted = Isa::kAvx512;
+  } else {
+    std::fprintf(stderr, "torc: ignoring TORC_KERNEL_ISA=%s (expected generic, avx2 or avx512)\n", request);
+    return best;
+  }
+  // The variable may only lower the choice; asking for more than the CPU has is ignored.
+  return static_cast<int>(wanted) < static_cast<int>(best) ? wanted : best;
+}
+
+const KernelTable& activeKernelTable() {
+  // getenv directly: this can run before (and without) the parameter registry.
+  static const KernelTable& table = *kernelTable(chooseIsa(detectIsa(), std::getenv("TORC_KERNEL_ISA")));
+  return table;
+}
+
+}  // namespace cpu
+
+void reduce(DType t, RedOp op, void* dst, const void* a, const void* b, size_t n) {
+  cpu::activeKernelTable().reduce(t, op, dst, a, b, n);
+}
+
+void finalizeAvg(DType t, void* x, size_t n, int divisor) { cpu::activeKernelTable().finalizeAvg(t, x, n, divisor); }
+
+const char* reduceIsa() { return cpu::activeKernelTable().name; }
+
+}  // namespace torc::kernels

@@ -1,0 +1,61 @@
+// What an algorithm is given (CollArgs) and the builders that turn it into a Plan.
+// Builders are pure functions: the same arguments give the same Plan on every call.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+#include "src/algos/plan.h"
+#include "src/base/status.h"
+
+namespace torc::algos {
+
+enum class Coll : uint8_t { kAllReduce, kAllGather, kReduceScatter, kBroadcast, kReduce, kSend, kRecv, kBarrier };
+const char* collName(Coll c);
+
+struct CollArgs {
+  Coll coll = Coll::kAllReduce;
+  int rank = 0;
+  int nranks = 1;
+  size_t count = 0;       // elements: per rank for all-gather/reduce-scatter (NCCL's sendcount/recvcount)
+  size_t elemSize = 4;    // bytes per element
+  int root = 0;           // broadcast, reduce
+  int peer = -1;          // send, recv
+  size_t chunkBytes = 512 << 10;  // pipelining granularity
+  int scratchSlots = 4;           // chunk-sized receive buffers in flight
+};
+
+// Chunk size in elements for a buffer of `count` elements: at least one element, and large
+// enough that no plan numbers more than ~2^13 messages per peer (tags hold 20 bits).
+size_t chunkElems(const CollArgs& a, size_t count);
+
+// The builders. Every one handles count 0 (empty plan), nranks 1 (local copy), any count
+// relative to nranks, and in-place buffers (the executor skips copies onto themselves; plans
+// order every write after the reads of the same memory).
+Plan ringAllReduce(const CollArgs& a);
+Plan ringAllGather(const CollArgs& a);
+Plan ringReduceScatter(const CollArgs& a);
+Plan chainBroadcast(const CollArgs& a);
+Plan chainReduce(const CollArgs& a);
+Plan p2pSend(const CollArgs& a);
+Plan p2pRecv(const CollArgs& a);
+Plan disseminationBarrier(const CollArgs& a);
+
+// Picks the algorithm (TORC_ALGO, else the default for the collective) and builds its plan.
+Result<Plan> buildPlan(const CollArgs& a);
+
+// Plans are cached per communicator: building one costs O(steps), running it reuses it.
+class PlanCache {
+ public:
+  Result<const Plan*> get(const CollArgs& a);
+
+ private:
+  using Key = std::tuple<int, size_t, size_t, int, int, size_t, int>;
+  std::map<Key, std::unique_ptr<Plan>> plans_;
+};
+
+}  // namespace torc::algos

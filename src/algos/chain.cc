@@ -1,0 +1,116 @@
+// Pipelined chain broadcast and reduce.
+//
+// The chain is the ring rotated to start at the root: position k = (rank - root) mod p.
+// Broadcast: the root sends chunk after chunk to position 1; every other rank receives each
+// chunk into its output and forwards it to the next position as soon as it has arrived, so
+// after the first chunk's p-1 hops every link carries data at once.
+// Reduce: the same chain run backwards. The last position sends its input; each rank in the
+// middle receives a chunk into a scratch slot, adds its input into that slot and forwards it;
+// the root adds its input and writes the result (divided by p for avg) into its output.
+#include "src/algos/algorithm.h"
+
+namespace torc::algos {
+namespace {
+
+int mod(int x, int p) { return ((x % p) + p) % p; }
+
+Step makeStep(OpKind kind, int peer, size_t count) {
+  Step s;
+  s.kind = kind;
+  s.peer = peer;
+  s.count = count;
+  return s;
+}
+
+}  // namespace
+
+Plan chainBroadcast(const CollArgs& a) {
+  const int p = a.nranks, r = a.rank;
+  Plan plan;
+  plan.name = "broadcast chain";
+  plan.outputElems = a.count;
+  plan.inputElems = r == a.root ? a.count : 0;
+  if (a.count == 0) return plan;
+  const int pos = mod(r - a.root, p);
+  const int next = mod(r + 1, p), prev = mod(r - 1, p);
+  if (pos == 0) {
+    Step c = makeStep(OpKind::kCopy, -1, a.count);
+    c.src = Ref{BufId::kInput, 0};
+    c.dst = Ref{BufId::kOutput, 0};
+    plan.add(c);
+  }
+  if (p > 1) {
+    const size_t C = chunkElems(a, a.count);
+    for (size_t j = 0; j < numChunks(a.count, C); ++j) {
+      Range c = chunkOf(Range{0, a.count}, C, j);
+      uint32_t got = Plan::kNone;
+      if (pos > 0) {
+        Step rv = makeStep(OpKind::kRecv, prev, c.len);
+        rv.dst = Ref{BufId::kOutput, c.off};
+        got = plan.add(rv);
+      }
+      if (pos + 1 < p) {
+        Step st = makeStep(OpKind::kSend, next, c.len);
+        st.src = Ref{pos == 0 ? BufId::kInput : BufId::kOutput, c.off};
+        plan.add(st, {got});
+      }
+    }
+  }
+  plan.finalize();
+  return plan;
+}
+
+Plan chainReduce(const CollArgs& a) {
+  const int p = a.nranks, r = a.rank;
+  Plan plan;
+  plan.name = "reduce chain";
+  plan.inputElems = a.count;
+  plan.outputElems = r == a.root ? a.count : 0;
+  if (a.count == 0) return plan;
+  const int pos = mod(r - a.root, p);
+  const int toward = mod(r - 1, p), from = mod(r + 1, p);
+  if (p == 1) {
+    Step c = makeStep(OpKind::kCopy, -1, a.count);
+    c.src = Ref{BufId::kInput, 0};
+    c.dst = Ref{BufId::kOutput, 0};
+    uint32_t copy = plan.add(c);
+    Step f = makeStep(OpKind::kFinalize, -1, a.count);
+    f.dst = c.dst;
+    plan.add(f, {copy});
+    plan.finalize();
+    return plan;
+  }
+  const size_t C = chunkElems(a, a.count);
+  const size_t slots = static_cast<size_t>(a.scratchSlots);
+  std::vector<uint32_t> release(slots, Plan::kNone);
+  plan.reserveScratch(slots * C);
+  for (size_t j = 0; j < numChunks(a.count, C); ++j) {
+    Range c = chunkOf(Range{0, a.count}, C, j);
+    if (pos == p - 1) {
+      Step st = makeStep(OpKind::kSend, toward, c.len);
+      st.src = Ref{BufId::kInput, c.off};
+      plan.add(st);
+      continue;
+    }
+    size_t slot = j % slots;
+    Step rv = makeStep(OpKind::kRecvReduce, from, c.len);
+    rv.src = Ref{BufId::kScratch, slot * C};
+    rv.a = Ref{BufId::kInput, c.off};
+    rv.dst = pos == 0 ? Ref{BufId::kOutput, c.off} : rv.src;
+    uint32_t got = plan.add(rv, {release[slot]});
+    if (pos == 0) {
+      release[slot] = got;
+      Step f = makeStep(OpKind::kFinalize, -1, c.len);
+      f.dst = rv.dst;
+      plan.add(f, {got});
+    } else {
+      Step st = makeStep(OpKind::kSend, toward, c.len);
+      st.src = rv.src;
+      release[slot] = plan.add(st, {got});
+    }
+  }
+  plan.finalize();
+  return plan;
+}
+
+}  // namespace torc::algos

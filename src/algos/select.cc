@@ -1,0 +1,59 @@
+// Algorithm choice. Today each collective has one host algorithm; TORC_ALGO is validated here
+// so that forcing an algorithm that does not exist is an error, not a silent fallback.
+#include <cstring>
+
+#include "src/algos/algorithm.h"
+#include "src/base/log.h"
+#include "src/base/param.h"
+
+TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring", "all-reduce/all-gather/reduce-scatter algorithm");
+
+namespace torc::algos {
+
+const char* collName(Coll c) {
+  switch (c) {
+    case Coll::kAllReduce: return "allreduce";
+    case Coll::kAllGather: return "allgather";
+    case Coll::kReduceScatter: return "reducescatter";
+    case Coll::kBroadcast: return "broadcast";
+    case Coll::kReduce: return "reduce";
+    case Coll::kSend: return "send";
+    case Coll::kRecv: return "recv";
+    case Coll::kBarrier: return "barrier";
+  }
+  return "?";
+}
+
+Result<Plan> buildPlan(const CollArgs& a) {
+  if (a.nranks < 1 || a.rank < 0 || a.rank >= a.nranks || a.elemSize == 0 || a.scratchSlots < 1)
+    return errorf(Code::kInternalError, "bad plan arguments (rank %d of %d, element %zu bytes)", a.rank, a.nranks,
+                  a.elemSize);
+  std::string algo = torcParamAlgo();  // "auto" and "ring" both mean ring today
+  (void)algo;
+  switch (a.coll) {
+    case Coll::kAllReduce: return ringAllReduce(a);
+    case Coll::kAllGather: return ringAllGather(a);
+    case Coll::kReduceScatter: return ringReduceScatter(a);
+    case Coll::kBroadcast: return chainBroadcast(a);
+    case Coll::kReduce: return chainReduce(a);
+    case Coll::kSend: return p2pSend(a);
+    case Coll::kRecv: return p2pRecv(a);
+    case Coll::kBarrier: return disseminationBarrier(a);
+  }
+  return errorf(Code::kInternalError, "unknown collective %d", static_cast<int>(a.coll));
+}
+
+Result<const Plan*> PlanCache::get(const CollArgs& a) {
+  Key key{static_cast<int>(a.coll), a.count, a.elemSize, a.root, a.peer, a.chunkBytes, a.scratchSlots};
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return static_cast<const Plan*>(it->second.get());
+  TORC_ASSIGN_OR_RETURN(Plan plan, buildPlan(a));
+  if (plans_.size() >= 256) plans_.clear();  // applications use few shapes; bound the memory anyway
+  TORC_TRACE(kLogColl, "%s", plan.toString().c_str());
+  auto owned = std::make_unique<Plan>(std::move(plan));
+  const Plan* ptr = owned.get();
+  plans_.emplace(key, std::move(owned));
+  return ptr;
+}
+
+}  // namespace torc::algos

@@ -1,0 +1,399 @@
+// The C boundary. Every entry point validates its arguments, runs inside guard() (no
+// exception crosses into C), maps Status to torcResult_t and records the message for
+// torcGetLastError.
+#include <climits>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "include/torc.h"
+#include "src/base/log.h"
+#include "src/base/param.h"
+#include "src/core/bootstrap.h"
+#include "src/core/comm.h"
+#include "src/core/launch_env.h"
+
+TORC_PARAM(SocketIfname, std::string, "SOCKET_IFNAME", std::string(""),
+           "interface whose address torcGetUniqueId advertises (prefix match, ^ excludes; default: first non-loopback)");
+TORC_DECLARE_PARAM(Timeout, double);
+
+namespace torc::api {
+namespace {
+
+thread_local std::string tLastError;
+
+using core::Comm;
+using kernels::DType;
+using kernels::RedOp;
+
+torcResult_t finish(torcComm_t comm, const char* fn, const Status& s) {
+  if (s.isOk()) return torcSuccess;
+  std::string msg = std::string(fn) + ": " + s.toString();
+  tLastError = msg;
+  if (comm != nullptr && comm->comm) comm->comm->lastError = msg;
+  if (s.code() == Code::kInvalidArgument || s.code() == Code::kInvalidUsage)
+    TORC_INFO(kLogAll, "%s", msg.c_str());
+  else
+    TORC_WARN("%s", msg.c_str());
+  return static_cast<torcResult_t>(s.code());
+}
+
+template <typename F>
+torcResult_t guard(torcComm_t comm, const char* fn, F&& body) {
+  try {
+    if (comm != nullptr && comm->comm) setLogRank(comm->comm->rank());
+    return finish(comm, fn, body());
+  } catch (const std::bad_alloc&) {
+    return finish(comm, fn, Status(Code::kSystemError, "out of memory"));
+  } catch (const std::exception& e) {
+    return finish(comm, fn, Status(Code::kInternalError, std::string("unexpected exception: ") + e.what()));
+  } catch (...) {
+    return finish(comm, fn, Status(Code::kInternalError, "unexpected exception"));
+  }
+}
+
+Status checkComm(torcComm_t comm) {
+  if (comm == nullptr || !comm->comm) return Status(Code::kInvalidArgument, "comm is NULL");
+  return Status::ok();
+}
+
+Status checkType(torcDataType_t t) {
+  if (static_cast<int>(t) < 0 || static_cast<int>(t) >= torcNumTypes)
+    return errorf(Code::kInvalidArgument, "unknown datatype %d", static_cast<int>(t));
+  return Status::ok();
+}
+
+Status checkOp(torcRedOp_t op) {
+  if (static_cast<int>(op) < 0 || static_cast<int>(op) >= torcNumOps)
+    return errorf(Code::kInvalidArgument, "unknown reduction op %d", static_cast<int>(op));
+  return Status::ok();
+}
+
+// count * elemSize * factor must fit in size_t (and in the address space).
+Status checkBytes(size_t count, torcDataType_t t, size_t factor, size_t* bytes) {
+  size_t es = kernels::dtypeSize(static_cast<DType>(t));
+  if (count > SIZE_MAX / es / factor)
+    return errorf(Code::kInvalidArgument, "count %zu of %s x %zu overflows size_t", count,
+                  kernels::dtypeName(static_cast<DType>(t)), factor);
+  *bytes = count * es * factor;
+  if (*bytes > (size_t{1} << 62)) return errorf(Code::kInvalidArgument, "count %zu is too large", count);
+  return Status::ok();
+}
+
+Status checkBuf(const void* p, size_t count, const char* name) {
+  if (p == nullptr && count > 0) return errorf(Code::kInvalidArgument, "%s is NULL with count %zu", name, count);
+  return Status::ok();
+}
+
+// Input and output either coincide exactly at `inplaceOffset` bytes into the larger buffer, or
+// do not overlap: a partial overlap would corrupt the result.
+Status checkOverlap(const void* in, size_t inBytes, const void* out, size_t outBytes, size_t inplaceOffset,
+                    bool inIsLarger) {
+  if (in == nullptr || out == nullptr || inBytes == 0 || outBytes == 0) return Status::ok();
+  auto i0 = reinterpret_cast<uintptr_t>(in), o0 = reinterpret_cast<uintptr_t>(out);
+  bool inplace = inIsLarger ? o0 == i0 + inplaceOffset : i0 == o0 + inplaceOffset;
+  if (inplace) return Status::ok();
+  if (i0 < o0 + outBytes && o0 < i0 + inBytes)
+    return Status(Code::kInvalidArgument, "sendbuff and recvbuff overlap without being in place");
+  return Status::ok();
+}
+
+Status checkRank(int r, int nranks, const char* what) {
+  if (r < 0 || r >= nranks) return errorf(Code::kInvalidArgument, "%s %d is out of range [0, %d)", what, r, nranks);
+  return Status::ok();
+}
+
+algos::CollArgs collArgs(algos::Coll c, size_t count) {
+  algos::CollArgs a;
+  a.coll = c;
+  a.count = count;
+  return a;
+}
+
+Status initComm(torcComm_t* out, const core::RootInfo& root, int nranks, int rank) {
+  TORC_ASSIGN_OR_RETURN(std::unique_ptr<Comm> c, Comm::create(root, nranks, rank));
+  auto* h = new torcComm;
+  h->comm = std::move(c);
+  *out = h;
+  return Status::ok();
+}
+
+Result<core::RootInfo> makeRoot(const std::string& ifname) {
+  core::RootInfo info;
+  info.secret = core::randomSecret();
+  TORC_ASSIGN_OR_RETURN(SockAddr advertise, pickInterfaceAddress(ifname));
+  SockAddr bind = advertise;
+  if (bind.ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&bind.ss)->sin_addr.s_addr = htonl(INADDR_ANY);
+  bind.setPort(0);
+  TORC_ASSIGN_OR_RETURN(info.addr, core::startRoot(bind, advertise, info.secret, torcParamTimeout()));
+  return info;
+}
+
+}  // namespace
+}  // namespace torc::api
+
+using namespace torc;        // NOLINT
+using namespace torc::api;   // NOLINT
+
+extern "C" {
+
+torcResult_t torcGetVersion(int* version) {
+  return guard(nullptr, "torcGetVersion", [&] {
+    if (version == nullptr) return Status(Code::kInvalidArgument, "version is NULL");
+    *version = TORC_VERSION_CODE;
+    return Status::ok();
+  });
+}
+
+const char* torcGetErrorString(torcResult_t r) {
+  if (static_cast<int>(r) < 0 || static_cast<int>(r) >= torcNumResults) return "unknown result code";
+  return codeName(static_cast<Code>(r));
+}
+
+const char* torcGetLastError(torcComm_t comm) {
+  if (comm != nullptr && comm->comm) return comm->comm->lastError.c_str();
+  return tLastError.c_str();
+}
+
+torcResult_t torcGetUniqueId(torcUniqueId* uniqueId) {
+  return guard(nullptr, "torcGetUniqueId", [&] {
+    if (uniqueId == nullptr) return Status(Code::kInvalidArgument, "uniqueId is NULL");
+    TORC_ASSIGN_OR_RETURN(core::RootInfo info, makeRoot(torcParamSocketIfname()));
+    core::packUniqueId(info, uniqueId);
+    return Status::ok();
+  });
+}
+
+torcResult_t torcCommInitRank(torcComm_t* comm, int nranks, torcUniqueId commId, int rank) {
+  return guard(nullptr, "torcCommInitRank", [&] {
+    if (comm == nullptr) return Status(Code::kInvalidArgument, "comm is NULL");
+    *comm = nullptr;
+    if (nranks < 1) return errorf(Code::kInvalidArgument, "nranks %d must be at least 1", nranks);
+    TORC_RETURN_IF_ERROR(checkRank(rank, nranks, "rank"));
+    TORC_ASSIGN_OR_RETURN(core::RootInfo root, core::unpackUniqueId(commId));
+    setLogRank(rank);
+    return initComm(comm, root, nranks, rank);
+  });
+}
+
+torcResult_t torcCommInitAll(torcComm_t* comms, int ndev, const int* devlist) {
+  (void)devlist;  // host collectives do not use devices
+  return guard(nullptr, "torcCommInitAll", [&]() -> Status {
+    if (comms == nullptr) return Status(Code::kInvalidArgument, "comms is NULL");
+    if (ndev < 1) return errorf(Code::kInvalidArgument, "ndev %d must be at least 1", ndev);
+    TORC_ASSIGN_OR_RETURN(core::RootInfo root, makeRoot("lo"));
+    std::vector<Status> results(static_cast<size_t>(ndev));
+    std::vector<std::thread> threads;
+    for (int r = 0; r < ndev; ++r) {
+      comms[r] = nullptr;
+      threads.emplace_back([&, r] {
+        setLogRank(r);
+        try {
+          results[static_cast<size_t>(r)] = initComm(&comms[r], root, ndev, r);
+        } catch (...) {
+          results[static_cast<size_t>(r)] = Status(Code::kInternalError, "exception during init");
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int r = 0; r < ndev; ++r) {
+      if (results[static_cast<size_t>(r)].isOk()) continue;
+      for (int q = 0; q < ndev; ++q) {
+        delete comms[q];
+        comms[q] = nullptr;
+      }
+      return results[static_cast<size_t>(r)].withContext("rank " + std::to_string(r));
+    }
+    return Status::ok();
+  });
+}
+
+torcResult_t torcCommInitFromEnv(torcComm_t* comm) {
+  return guard(nullptr, "torcCommInitFromEnv", [&]() -> Status {
+    if (comm == nullptr) return Status(Code::kInvalidArgument, "comm is NULL");
+    *comm = nullptr;
+    TORC_ASSIGN_OR_RETURN(core::LaunchEnv env, core::readLaunchEnv());
+    setLogRank(env.rank);
+    if (env.rank == 0) {
+      SockAddr bind = env.root.addr;
+      if (bind.ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&bind.ss)->sin_addr.s_addr = htonl(INADDR_ANY);
+      Result<SockAddr> started = core::startRoot(bind, env.root.addr, env.root.secret, torcParamTimeout());
+      if (!started.isOk()) return started.status().withContext("starting the rendezvous (" + env.source + ")");
+    }
+    return initComm(comm, env.root, env.nranks, env.rank);
+  });
+}
+
+torcResult_t torcCommDestroy(torcComm_t comm) {
+  if (comm == nullptr) return torcSuccess;
+  return guard(nullptr, "torcCommDestroy", [&] {
+    delete comm;
+    return Status::ok();
+  });
+}
+
+torcResult_t torcCommAbort(torcComm_t comm) {
+  if (comm == nullptr) return torcSuccess;
+  return guard(nullptr, "torcCommAbort", [&] {
+    if (comm->comm) comm->comm->abort();
+    delete comm;
+    return Status::ok();
+  });
+}
+
+torcResult_t torcCommCount(const torcComm_t comm, int* count) {
+  return guard(comm, "torcCommCount", [&] {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    if (count == nullptr) return Status(Code::kInvalidArgument, "count is NULL");
+    *count = comm->comm->nranks();
+    return Status::ok();
+  });
+}
+
+torcResult_t torcCommUserRank(const torcComm_t comm, int* rank) {
+  return guard(comm, "torcCommUserRank", [&] {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    if (rank == nullptr) return Status(Code::kInvalidArgument, "rank is NULL");
+    *rank = comm->comm->rank();
+    return Status::ok();
+  });
+}
+
+torcResult_t torcCommGetAsyncError(torcComm_t comm, torcResult_t* asyncError) {
+  return guard(comm, "torcCommGetAsyncError", [&] {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    if (asyncError == nullptr) return Status(Code::kInvalidArgument, "asyncError is NULL");
+    *asyncError = static_cast<torcResult_t>(comm->comm->asyncError().code());
+    return Status::ok();
+  });
+}
+
+torcResult_t torcAllReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
+                           torcRedOp_t op, torcComm_t comm, torcStream_t) {
+  return guard(comm, "torcAllReduce", [&] {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    TORC_RETURN_IF_ERROR(checkType(datatype));
+    TORC_RETURN_IF_ERROR(checkOp(op));
+    size_t bytes;
+    TORC_RETURN_IF_ERROR(checkBytes(count, datatype, 1, &bytes));
+    TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
+    TORC_RETURN_IF_ERROR(checkBuf(recvbuff, count, "recvbuff"));
+    TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, bytes, recvbuff, bytes, 0, true));
+    return comm->comm->run(collArgs(algos::Coll::kAllReduce, count), sendbuff, recvbuff,
+                           static_cast<DType>(datatype), static_cast<RedOp>(op));
+  });
+}
+
+torcResult_t torcBroadcast(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, int root,
+                           torcComm_t comm, torcStream_t) {
+  return guard(comm, "torcBroadcast", [&] {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    TORC_RETURN_IF_ERROR(checkType(datatype));
+    TORC_RETURN_IF_ERROR(checkRank(root, comm->comm->nranks(), "root"));
+    size_t bytes;
+    TORC_RETURN_IF_ERROR(checkBytes(count, datatype, 1, &bytes));
+    bool isRoot = root == comm->comm->rank();
+    if (isRoot) TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
+    TORC_RETURN_IF_ERROR(checkBuf(recvbuff, count, "recvbuff"));
+    if (isRoot) TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, bytes, recvbuff, bytes, 0, true));
+    algos::CollArgs a = collArgs(algos::Coll::kBroadcast, count);
+    a.root = root;
+    return comm->comm->run(a, sendbuff, recvbuff, static_cast<DType>(datatype), RedOp::kSum);
+  });
+}
+
+torcResult_t torcReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, torcRedOp_t op,
+                        int root, torcComm_t comm, torcStream_t) {
+  return guard(comm, "torcReduce", [&] {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    TORC_RETURN_IF_ERROR(checkType(datatype));
+    TORC_RETURN_IF_ERROR(checkOp(op));
+    TORC_RETURN_IF_ERROR(checkRank(root, comm->comm->nranks(), "root"));
+    size_t bytes;
+    TORC_RETURN_IF_ERROR(checkBytes(count, datatype, 1, &bytes));
+    TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
+    bool isRoot = root == comm->comm->rank();
+    if (isRoot) {
+      TORC_RETURN_IF_ERROR(checkBuf(recvbuff, count, "recvbuff"));
+      TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, bytes, recvbuff, bytes, 0, true));
+    }
+    algos::CollArgs a = collArgs(algos::Coll::kReduce, count);
+    a.root = root;
+    return comm->comm->run(a, sendbuff, isRoot ? recvbuff : nullptr, static_cast<DType>(datatype),
+                           static_cast<RedOp>(op));
+  });
+}
+
+torcResult_t torcAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, torcDataType_t datatype,
+                           torcComm_t comm, torcStream_t) {
+  return guard(comm, "torcAllGather", [&] {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    TORC_RETURN_IF_ERROR(checkType(datatype));
+    const size_t p = static_cast<size_t>(comm->comm->nranks());
+    size_t inBytes, outBytes;
+    TORC_RETURN_IF_ERROR(checkBytes(sendcount, datatype, 1, &inBytes));
+    TORC_RETURN_IF_ERROR(checkBytes(sendcount, datatype, p, &outBytes));
+    TORC_RETURN_IF_ERROR(checkBuf(sendbuff, sendcount, "sendbuff"));
+    TORC_RETURN_IF_ERROR(checkBuf(recvbuff, sendcount, "recvbuff"));
+    TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, inBytes, recvbuff, outBytes,
+                                      inBytes * static_cast<size_t>(comm->comm->rank()), false));
+    return comm->comm->run(collArgs(algos::Coll::kAllGather, sendcount), sendbuff, recvbuff,
+                           static_cast<DType>(datatype), RedOp::kSum);
+  });
+}
+
+torcResult_t torcReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount, torcDataType_t datatype,
+                               torcRedOp_t op, torcComm_t comm, torcStream_t) {
+  return guard(comm, "torcReduceScatter", [&] {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    TORC_RETURN_IF_ERROR(checkType(datatype));
+    TORC_RETURN_IF_ERROR(checkOp(op));
+    const size_t p = static_cast<size_t>(comm->comm->nranks());
+    size_t inBytes, outBytes;
+    TORC_RETURN_IF_ERROR(checkBytes(recvcount, datatype, p, &inBytes));
+    TORC_RETURN_IF_ERROR(checkBytes(recvcount, datatype, 1, &outBytes));
+    TORC_RETURN_IF_ERROR(checkBuf(sendbuff, recvcount, "sendbuff"));
+    TORC_RETURN_IF_ERROR(checkBuf(recvbuff, recvcount, "recvbuff"));
+    TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, inBytes, recvbuff, outBytes,
+                                      outBytes * static_cast<size_t>(comm->comm->rank()), true));
+    return comm->comm->run(collArgs(algos::Coll::kReduceScatter, recvcount), sendbuff, recvbuff,
+                           static_cast<DType>(datatype), static_cast<RedOp>(op));
+  });
+}
+
+static torcResult_t p2p(bool send, const void* buf, size_t count, torcDataType_t datatype, int peer,
+                        torcComm_t comm) {
+  return guard(comm, send ? "torcSend" : "torcRecv", [&] {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    TORC_RETURN_IF_ERROR(checkType(datatype));
+    TORC_RETURN_IF_ERROR(checkRank(peer, comm->comm->nranks(), "peer"));
+    if (peer == comm->comm->rank())
+      return Status(Code::kInvalidUsage, "a blocking send or receive to oneself would never complete");
+    size_t bytes;
+    TORC_RETURN_IF_ERROR(checkBytes(count, datatype, 1, &bytes));
+    TORC_RETURN_IF_ERROR(checkBuf(buf, count, send ? "sendbuff" : "recvbuff"));
+    algos::CollArgs a = collArgs(send ? algos::Coll::kSend : algos::Coll::kRecv, count);
+    a.peer = peer;
+    return comm->comm->run(a, send ? buf : nullptr, send ? nullptr : const_cast<void*>(buf),
+                           static_cast<DType>(datatype), RedOp::kSum);
+  });
+}
+
+torcResult_t torcSend(const void* sendbuff, size_t count, torcDataType_t datatype, int peer, torcComm_t comm,
+                      torcStream_t) {
+  return p2p(true, sendbuff, count, datatype, peer, comm);
+}
+
+torcResult_t torcRecv(void* recvbuff, size_t count, torcDataType_t datatype, int peer, torcComm_t comm,
+                      torcStream_t) {
+  return p2p(false, recvbuff, count, datatype, peer, comm);
+}
+
+torcResult_t torcBarrier(torcComm_t comm, torcStream_t) {
+  return guard(comm, "torcBarrier", [&] {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    return comm->comm->run(collArgs(algos::Coll::kBarrier, 0), nullptr, nullptr, DType::kUint8, RedOp::kSum);
+  });
+}
+
+}  // extern "C"

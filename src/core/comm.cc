@@ -1,0 +1,205 @@
+#include "src/core/comm.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+
+#include "src/base/log.h"
+#include "src/base/param.h"
+#include "src/topology/node_id.h"
+#include "src/transport/transport.h"
+
+TORC_PARAM(Timeout, double, "TIMEOUT", 300.0,
+           "seconds without progress (or to rendezvous) before an operation fails with torcTimeout");
+TORC_PARAM(ChunkBytes, int64_t, "CHUNK_BYTES", 512 << 10, "bytes per pipelined chunk of ring/chain algorithms");
+TORC_PARAM(ScratchSlots, int64_t, "SCRATCH_SLOTS", 4, "chunk-sized receive buffers per communicator");
+
+namespace torc::core {
+namespace {
+
+void putU32(std::vector<uint8_t>* b, uint32_t v) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&v);
+  b->insert(b->end(), p, p + 4);
+}
+void putBytes(std::vector<uint8_t>* b, const void* data, size_t n) {
+  putU32(b, static_cast<uint32_t>(n));
+  const auto* p = static_cast<const uint8_t*>(data);
+  b->insert(b->end(), p, p + n);
+}
+
+class Reader {
+ public:
+  explicit Reader(const Blob& b) : b_(b) {}
+  bool u32(uint32_t* v) {
+    if (pos_ + 4 > b_.size()) return false;
+    memcpy(v, b_.data() + pos_, 4);
+    pos_ += 4;
+    return true;
+  }
+  bool bytes(std::vector<uint8_t>* out) {
+    uint32_t n;
+    if (!u32(&n) || pos_ + n > b_.size()) return false;
+    out->assign(b_.begin() + static_cast<long>(pos_), b_.begin() + static_cast<long>(pos_ + n));
+    pos_ += n;
+    return true;
+  }
+  bool str(std::string* s) {
+    std::vector<uint8_t> v;
+    if (!bytes(&v)) return false;
+    s->assign(v.begin(), v.end());
+    return true;
+  }
+
+ private:
+  const Blob& b_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Comm>> Comm::create(const RootInfo& root, int nranks, int rank) {
+  std::unique_ptr<Comm> c(new Comm(rank, nranks));
+  TORC_RETURN_IF_ERROR(c->init(root));
+  return c;
+}
+
+Status Comm::init(const RootInfo& root) {
+  timeoutSec_ = torcParamTimeout();
+  if (timeoutSec_ <= 0) timeoutSec_ = 300;
+  chunkBytes_ = static_cast<size_t>(std::max<int64_t>(torcParamChunkBytes(), 64));
+  scratchSlots_ = static_cast<int>(std::max<int64_t>(torcParamScratchSlots(), 1));
+
+  transport::TransportOptions opts;
+  opts.rank = rank_;
+  opts.nranks = nranks_;
+  TORC_ASSIGN_OR_RETURN(transport_, transport::createUcxTransport(opts));
+
+  PeerInfo me;
+  me.nodeId = topology::localNodeId();
+  me.host = topology::localHostName();
+  me.pid = static_cast<int>(getpid());
+  me.address = transport_->address();
+  Blob blob;
+  putBytes(&blob, me.nodeId.data(), me.nodeId.size());
+  putBytes(&blob, me.host.data(), me.host.size());
+  putU32(&blob, static_cast<uint32_t>(me.pid));
+  putBytes(&blob, me.address.data(), me.address.size());
+
+  TORC_ASSIGN_OR_RETURN(std::vector<Blob> table, rendezvous(root, rank_, nranks_, blob, timeoutSec_));
+  peers_.resize(static_cast<size_t>(nranks_));
+  for (size_t r = 0; r < table.size(); ++r) {
+    Reader rd(table[r]);
+    uint32_t pid = 0;
+    PeerInfo& p = peers_[r];
+    if (!rd.str(&p.nodeId) || !rd.str(&p.host) || !rd.u32(&pid) || !rd.bytes(&p.address))
+      return errorf(Code::kInternalError, "bootstrap: malformed entry for rank %zu", r);
+    p.pid = static_cast<int>(pid);
+  }
+
+  endpoints_.resize(static_cast<size_t>(nranks_));
+  ctx_.rank = rank_;
+  ctx_.nranks = nranks_;
+  ctx_.transport = transport_.get();
+  ctx_.endpoints.assign(static_cast<size_t>(nranks_), nullptr);
+  sendSeq_.assign(static_cast<size_t>(nranks_), 0);
+  recvSeq_.assign(static_cast<size_t>(nranks_), 0);
+  executor_ = std::make_unique<algos::Executor>();
+
+  // Persistent, pre-faulted scratch: nothing is mapped or faulted on the hot path.
+  scratchBytes_ = chunkBytes_ * static_cast<size_t>(scratchSlots_);
+  scratch_ = mmap(nullptr, scratchBytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (scratch_ == MAP_FAILED) {
+    scratch_ = nullptr;
+    return sysError(errno, "mmap of %zu scratch bytes", scratchBytes_);
+  }
+
+  std::set<std::string> nodes;
+  for (auto& p : peers_) nodes.insert(p.nodeId);
+  TORC_INFO(kLogInit, "comm rank %d of %d ready: %zu node(s), transport %s, chunk %zu B x %d slots, timeout %.0f s",
+            rank_, nranks_, nodes.size(), transport_->name(), chunkBytes_, scratchSlots_, timeoutSec_);
+
+  // Wire up the dissemination peers now, so the first collective does not pay for it and a
+  // rank that cannot reach its peers fails here.
+  algos::CollArgs b;
+  b.coll = algos::Coll::kBarrier;
+  b.rank = rank_;
+  b.nranks = nranks_;
+  return run(b, nullptr, nullptr, kernels::DType::kUint8, kernels::RedOp::kSum);
+}
+
+Comm::~Comm() {
+  // Transport first: it may still own requests that point into the executor.
+  endpoints_.clear();
+  transport_.reset();
+  if (failed_.isOk() || executor_ == nullptr) executor_.reset();
+  else (void)executor_.release();  // a cancelled request may never have been retired; leak rather than risk it
+  if (scratch_) munmap(scratch_, scratchBytes_);
+}
+
+Status Comm::connectPeers(const algos::Plan& plan) {
+  for (size_t i = 0; i < plan.size(); ++i) {
+    int peer = plan.step(i).peer;
+    if (peer < 0 || ctx_.endpoints[static_cast<size_t>(peer)] != nullptr) continue;
+    if (peer >= nranks_ || peer == rank_)
+      return errorf(Code::kInternalError, "plan %s names rank %d", plan.name.c_str(), peer);
+    auto& ep = endpoints_[static_cast<size_t>(peer)];
+    TORC_RETURN_IF_ERROR(transport_->connect(peer, peers_[static_cast<size_t>(peer)].address, &ep));
+    ctx_.endpoints[static_cast<size_t>(peer)] = ep.get();
+  }
+  return Status::ok();
+}
+
+Status Comm::run(const algos::CollArgs& in, const void* input, void* output, kernels::DType dtype,
+                 kernels::RedOp op) {
+  Status broken = asyncError();
+  if (!broken.isOk())
+    return Status(broken.code(), "the communicator failed earlier and cannot be used: " + broken.message());
+  algos::CollArgs a = in;
+  a.rank = rank_;
+  a.nranks = nranks_;
+  a.elemSize = kernels::dtypeSize(dtype);
+  a.chunkBytes = chunkBytes_;
+  a.scratchSlots = scratchSlots_;
+  TORC_ASSIGN_OR_RETURN(const algos::Plan* plan, plans_.get(a));
+  TORC_RETURN_IF_ERROR(connectPeers(*plan));
+
+  algos::ExecArgs ea;
+  ea.input = input;
+  ea.output = output;
+  ea.scratch = scratch_;
+  ea.scratchBytes = scratchBytes_;
+  ea.dtype = dtype;
+  ea.op = op;
+  if (a.coll == algos::Coll::kSend) {
+    ea.tagBase = algos::makeTagBase(true, 0, sendSeq_[static_cast<size_t>(a.peer)]++);
+  } else if (a.coll == algos::Coll::kRecv) {
+    ea.tagBase = algos::makeTagBase(true, 0, recvSeq_[static_cast<size_t>(a.peer)]++);
+  } else {
+    ea.tagBase = algos::makeTagBase(false, 0, collSeq_++);
+  }
+  if (plan->size() == 0) return Status::ok();
+  Status st = executor_->run(*plan, ea, ctx_, timeoutSec_);
+  if (!st.isOk() && (st.code() == Code::kRemoteError || st.code() == Code::kTimeout ||
+                     st.code() == Code::kInternalError)) {
+    setFailed(st);
+  }
+  return st;
+}
+
+Status Comm::asyncError() const {
+  std::lock_guard<std::mutex> lock(errMu_);
+  return failed_;
+}
+
+void Comm::setFailed(const Status& s) {
+  std::lock_guard<std::mutex> lock(errMu_);
+  if (failed_.isOk()) failed_ = s;
+}
+
+void Comm::abort() {
+  setFailed(Status(Code::kInvalidUsage, "the communicator was aborted"));
+}
+
+}  // namespace torc::core

@@ -1,0 +1,81 @@
+// The communicator: what a torcComm_t points to. It owns the transport and its endpoints,
+// the per-communicator scratch memory, the plan cache and the executor, and turns one
+// collective call into one executed Plan.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "include/torc.h"
+#include "kernels/reduce.h"
+#include "src/algos/algorithm.h"
+#include "src/algos/executor.h"
+#include "src/base/status.h"
+#include "src/core/bootstrap.h"
+#include "src/transport/transport.h"
+
+namespace torc::core {
+
+struct PeerInfo {
+  std::string nodeId;
+  std::string host;
+  int pid = 0;
+  std::vector<uint8_t> address;
+};
+
+class Comm {
+ public:
+  // Collective over nranks processes (or threads) holding the same root info.
+  static Result<std::unique_ptr<Comm>> create(const RootInfo& root, int nranks, int rank);
+  ~Comm();
+
+  int rank() const { return rank_; }
+  int nranks() const { return nranks_; }
+  const PeerInfo& peer(int r) const { return peers_[static_cast<size_t>(r)]; }
+
+  // Runs one collective to completion on this rank.
+  Status run(const algos::CollArgs& args, const void* input, void* output, kernels::DType dtype,
+             kernels::RedOp op);
+
+  // The error that broke the communicator (kOk while healthy).
+  Status asyncError() const;
+  // Marks the communicator failed: later operations fail fast with this error.
+  void setFailed(const Status& s);
+  // Releases the transport without waiting for anyone (torcCommAbort).
+  void abort();
+
+  std::string lastError;  // for torcGetLastError(comm)
+
+ private:
+  Comm(int rank, int nranks) : rank_(rank), nranks_(nranks) {}
+  Status init(const RootInfo& root);
+  Status connectPeers(const algos::Plan& plan);
+
+  int rank_;
+  int nranks_;
+  double timeoutSec_ = 300;
+  size_t chunkBytes_ = 0;
+  int scratchSlots_ = 0;
+  std::vector<PeerInfo> peers_;
+  std::unique_ptr<transport::Transport> transport_;
+  std::vector<std::unique_ptr<transport::Endpoint>> endpoints_;
+  algos::ExecContext ctx_;
+  algos::PlanCache plans_;
+  std::unique_ptr<algos::Executor> executor_;
+  void* scratch_ = nullptr;
+  size_t scratchBytes_ = 0;
+  uint64_t collSeq_ = 0;
+  std::vector<uint64_t> sendSeq_, recvSeq_;
+  mutable std::mutex errMu_;
+  Status failed_;
+};
+
+}  // namespace torc::core
+
+// The C handle is the communicator itself.
+struct torcComm {
+  std::unique_ptr<torc::core::Comm> comm;
+};

@@ -1,0 +1,356 @@
+// One rank of a loopback test job (started by tests/harness/multiproc through the launcher
+// variables). Uses only the public C API. Runs a suite of collectives and checks every
+// result: exact expected values for every dtype x op (inputs chosen so any summation order is
+// exact), the same bits on every rank, and nothing written outside the output. Exit 0 = pass.
+//
+//   coll_worker <suite> [big]    suite: allreduce allgather reducescatter broadcast reduce p2p
+//                                       floats barrier die survive validate
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "include/torc.h"
+#include "kernels/functors.h"
+
+namespace {
+
+int gRank = 0, gP = 1, gFailures = 0;
+torcComm_t gComm = nullptr;
+
+#define CHECK_TORC(call)                                                                                 \
+  do {                                                                                                   \
+    torcResult_t r_ = (call);                                                                            \
+    if (r_ != torcSuccess) {                                                                             \
+      fprintf(stderr, "rank %d: %s failed: %s (%s)\n", gRank, #call, torcGetErrorString(r_), torcGetLastError(gComm)); \
+      exit(3);                                                                                           \
+    }                                                                                                    \
+  } while (0)
+
+const torcDataType_t kTypes[] = {torcInt8,  torcUint8,   torcInt32,   torcUint32,  torcInt64,
+                                 torcUint64, torcFloat16, torcFloat32, torcFloat64, torcBfloat16};
+const torcRedOp_t kOps[] = {torcSum, torcProd, torcMax, torcMin, torcAvg};
+const char* kTypeNames[] = {"int8", "uint8", "int32", "uint32", "int64", "uint64", "half", "float", "double", "bf16"};
+const char* kOpNames[] = {"sum", "prod", "max", "min", "avg"};
+
+size_t typeSize(torcDataType_t t) {
+  switch (t) {
+    case torcInt8: case torcUint8: return 1;
+    case torcFloat16: case torcBfloat16: return 2;
+    case torcInt32: case torcUint32: case torcFloat32: return 4;
+    default: return 8;
+  }
+}
+bool isSigned(torcDataType_t t) { return t != torcUint8 && t != torcUint32 && t != torcUint64; }
+
+void store(torcDataType_t t, void* buf, size_t i, double v) {
+  using namespace torc::kernels;
+  switch (t) {
+    case torcInt8: static_cast<int8_t*>(buf)[i] = static_cast<int8_t>(v); break;
+    case torcUint8: static_cast<uint8_t*>(buf)[i] = static_cast<uint8_t>(v); break;
+    case torcInt32: static_cast<int32_t*>(buf)[i] = static_cast<int32_t>(v); break;
+    case torcUint32: static_cast<uint32_t*>(buf)[i] = static_cast<uint32_t>(v); break;
+    case torcInt64: static_cast<int64_t*>(buf)[i] = static_cast<int64_t>(v); break;
+    case torcUint64: static_cast<uint64_t*>(buf)[i] = static_cast<uint64_t>(v); break;
+    case torcFloat16: static_cast<uint16_t*>(buf)[i] = floatToHalf(static_cast<float>(v)); break;
+    case torcBfloat16: static_cast<uint16_t*>(buf)[i] = floatToBf16(static_cast<float>(v)); break;
+    case torcFloat32: static_cast<float*>(buf)[i] = static_cast<float>(v); break;
+    default: static_cast<double*>(buf)[i] = v; break;
+  }
+}
+
+double load(torcDataType_t t, const void* buf, size_t i) {
+  using namespace torc::kernels;
+  switch (t) {
+    case torcInt8: return static_cast<const int8_t*>(buf)[i];
+    case torcUint8: return static_cast<const uint8_t*>(buf)[i];
+    case torcInt32: return static_cast<const int32_t*>(buf)[i];
+    case torcUint32: return static_cast<const uint32_t*>(buf)[i];
+    case torcInt64: return static_cast<double>(static_cast<const int64_t*>(buf)[i]);
+    case torcUint64: return static_cast<double>(static_cast<const uint64_t*>(buf)[i]);
+    case torcFloat16: return halfToFloat(static_cast<const uint16_t*>(buf)[i]);
+    case torcBfloat16: return bf16ToFloat(static_cast<const uint16_t*>(buf)[i]);
+    case torcFloat32: return static_cast<const float*>(buf)[i];
+    default: return static_cast<const double*>(buf)[i];
+  }
+}
+
+// Rank r's element i for an op: small integers whose reduction is exact in every type and
+// every order (sums stay within int8, products are +-powers of two up to 64, averages divide).
+double inputValue(torcRedOp_t op, torcDataType_t t, int r, size_t i) {
+  const long li = static_cast<long>(i % 1000003);
+  switch (op) {
+    case torcSum: return isSigned(t) ? static_cast<double>((r * 3 + li * 7) % 11 - 5) : static_cast<double>((r + li) % 11);
+    case torcProd: {
+      double v = ((li + r) % 4 == 0 && r < 6) ? 2 : 1;
+      return (isSigned(t) && (li + r) % 5 == 0) ? -v : v;
+    }
+    case torcMax:
+    case torcMin: return isSigned(t) ? static_cast<double>((r * 37 + li * 11) % 23 - 11) : static_cast<double>((r * 37 + li * 11) % 23);
+    default: {
+      // avg: k(i) plus +-1 pairs across ranks that cancel, so the mean is exactly k(i).
+      double d = (gP % 2 == 1 && r == gP - 1) ? 0 : (r % 2 == 0 ? 1 : -1);
+      return static_cast<double>(6 + li % 5) + d;
+    }
+  }
+}
+
+double expected(torcRedOp_t op, torcDataType_t t, size_t i) {
+  double acc = inputValue(op, t, 0, i);
+  for (int r = 1; r < gP; ++r) {
+    double v = inputValue(op, t, r, i);
+    switch (op) {
+      case torcSum: case torcAvg: acc += v; break;
+      case torcProd: acc *= v; break;
+      case torcMax: acc = v > acc ? v : acc; break;
+      default: acc = v < acc ? v : acc; break;
+    }
+  }
+  return op == torcAvg ? acc / gP : acc;
+}
+
+uint64_t hashBytes(const void* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 1099511628211ull;
+  return h;
+}
+
+// Every rank must hold the same bytes: all-gather the hashes and compare.
+void checkSameBits(const void* buf, size_t bytes, const char* what) {
+  std::vector<uint64_t> all(static_cast<size_t>(gP));
+  uint64_t mine = hashBytes(buf, bytes);
+  CHECK_TORC(torcAllGather(&mine, all.data(), 1, torcUint64, gComm, nullptr));
+  for (int r = 0; r < gP; ++r)
+    if (all[static_cast<size_t>(r)] != mine) {
+      fprintf(stderr, "rank %d: %s: rank %d holds different bits\n", gRank, what, r);
+      ++gFailures;
+      return;
+    }
+}
+
+// The result must equal `want(i)` exactly for i < n; the guard bytes after it must be untouched.
+template <typename Want>
+void checkExact(torcDataType_t t, const std::vector<char>& buf, size_t n, Want want, const char* what) {
+  std::vector<char> ref(typeSize(t));
+  size_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    store(t, ref.data(), 0, want(i));
+    if (memcmp(buf.data() + i * typeSize(t), ref.data(), typeSize(t)) != 0) {
+      if (bad++ < 3)
+        fprintf(stderr, "rank %d: %s: element %zu is %g, expected %g\n", gRank, what, i, load(t, buf.data(), i), want(i));
+    }
+  }
+  for (size_t b = n * typeSize(t); b < buf.size(); ++b)
+    if (buf[b] != 0x5a) {
+      fprintf(stderr, "rank %d: %s: wrote past the end of the output (byte %zu)\n", gRank, what, b);
+      ++bad;
+      break;
+    }
+  if (bad) ++gFailures;
+}
+
+std::vector<size_t> sizes(size_t big) {
+  std::vector<size_t> s = {0, 1, static_cast<size_t>(gP - 1), static_cast<size_t>(gP + 1), 17};
+  if (big) s.push_back(big);
+  std::vector<size_t> out;
+  for (size_t x : s)
+    if (std::find(out.begin(), out.end(), x) == out.end()) out.push_back(x);
+  return out;
+}
+
+std::vector<char> guarded(size_t bytes) { return std::vector<char>(bytes + 64, 0x5a); }
+
+void suiteAllReduce(size_t big) {
+  for (size_t n : sizes(big))
+    for (torcDataType_t t : kTypes)
+      for (torcRedOp_t op : kOps)
+        for (bool inplace : {false, true}) {
+          const size_t es = typeSize(t);
+          std::vector<char> in(n * es + 1), out = guarded(n * es);
+          std::vector<char>& src = inplace ? out : in;
+          for (size_t i = 0; i < n; ++i) store(t, src.data(), i, inputValue(op, t, gRank, i));
+          CHECK_TORC(torcAllReduce(src.data(), out.data(), n, t, op, gComm, nullptr));
+          char what[128];
+          snprintf(what, sizeof(what), "allreduce n=%zu %s %s %s", n, kTypeNames[t], kOpNames[op], inplace ? "in-place" : "");
+          checkExact(t, out, n, [&](size_t i) { return expected(op, t, i); }, what);
+          checkSameBits(out.data(), n * es, what);
+        }
+}
+
+void suiteAllGather(size_t big) {
+  for (size_t n : sizes(big))
+    for (torcDataType_t t : kTypes)
+      for (bool inplace : {false, true}) {
+        const size_t es = typeSize(t), p = static_cast<size_t>(gP);
+        std::vector<char> in(n * es + 1), out = guarded(p * n * es);
+        char* src = inplace ? out.data() + static_cast<size_t>(gRank) * n * es : in.data();
+        for (size_t i = 0; i < n; ++i) store(t, src, i, inputValue(torcMax, t, gRank, i));
+        CHECK_TORC(torcAllGather(src, out.data(), n, t, gComm, nullptr));
+        char what[128];
+        snprintf(what, sizeof(what), "allgather n=%zu %s %s", n, kTypeNames[t], inplace ? "in-place" : "");
+        checkExact(t, out, p * n, [&](size_t i) { return inputValue(torcMax, t, static_cast<int>(i / n), i % n); }, what);
+      }
+}
+
+void suiteReduceScatter(size_t big) {
+  for (size_t n : sizes(big / 4))
+    for (torcDataType_t t : kTypes)
+      for (torcRedOp_t op : kOps)
+        for (bool inplace : {false, true}) {
+          const size_t es = typeSize(t), p = static_cast<size_t>(gP);
+          std::vector<char> in = guarded(p * n * es), out = guarded(n * es);
+          for (size_t i = 0; i < p * n; ++i) store(t, in.data(), i, inputValue(op, t, gRank, i));
+          char* dst = inplace ? in.data() + static_cast<size_t>(gRank) * n * es : out.data();
+          CHECK_TORC(torcReduceScatter(in.data(), dst, n, t, op, gComm, nullptr));
+          char what[128];
+          snprintf(what, sizeof(what), "reducescatter n=%zu %s %s %s", n, kTypeNames[t], kOpNames[op], inplace ? "in-place" : "");
+          std::vector<char> got;
+          if (inplace) {
+            got.assign(dst, dst + n * es);
+            got.resize(n * es + 64, 0x5a);
+          } else {
+            got = out;
+          }
+          checkExact(t, got, n, [&](size_t i) { return expected(op, t, static_cast<size_t>(gRank) * n + i); }, what);
+        }
+}
+
+void suiteRooted(size_t big) {
+  for (int root : {0, gP - 1})
+    for (size_t n : sizes(big / 4))
+      for (torcDataType_t t : kTypes) {
+        const size_t es = typeSize(t);
+        for (bool inplace : {false, true}) {
+          std::vector<char> in(n * es + 1), out = guarded(n * es);
+          std::vector<char>& src = inplace ? out : in;
+          for (size_t i = 0; i < n; ++i) store(t, src.data(), i, inputValue(torcMax, t, gRank, i));
+          CHECK_TORC(torcBroadcast(src.data(), out.data(), n, t, root, gComm, nullptr));
+          char what[128];
+          snprintf(what, sizeof(what), "broadcast root=%d n=%zu %s %s", root, n, kTypeNames[t], inplace ? "in-place" : "");
+          checkExact(t, out, n, [&](size_t i) { return inputValue(torcMax, t, root, i); }, what);
+        }
+        for (torcRedOp_t op : kOps) {
+          std::vector<char> in(n * es + 1), out = guarded(n * es);
+          for (size_t i = 0; i < n; ++i) store(t, in.data(), i, inputValue(op, t, gRank, i));
+          CHECK_TORC(torcReduce(in.data(), out.data(), n, t, op, root, gComm, nullptr));
+          char what[128];
+          snprintf(what, sizeof(what), "reduce root=%d n=%zu %s %s", root, n, kTypeNames[t], kOpNames[op]);
+          if (gRank == root) {
+            checkExact(t, out, n, [&](size_t i) { return expected(op, t, i); }, what);
+          } else {
+            for (char c : out)
+              if (c != 0x5a) {
+                fprintf(stderr, "rank %d: %s: a non-root output was written\n", gRank, what);
+                ++gFailures;
+                break;
+              }
+          }
+        }
+      }
+}
+
+void suiteP2p(size_t big) {
+  if (gP < 2) return;
+  const int next = (gRank + 1) % gP, prev = (gRank + gP - 1) % gP;
+  for (size_t n : sizes(big)) {
+    std::vector<int32_t> out(n), in(n + 1, -1);
+    for (size_t i = 0; i < n; ++i) out[i] = gRank * 1000 + static_cast<int32_t>(i % 1000);
+    for (int rep = 0; rep < 2; ++rep) {  // twice: ordering between the same pair
+      if (gRank % 2 == 0) {
+        CHECK_TORC(torcSend(out.data(), n, torcInt32, next, gComm, nullptr));
+        CHECK_TORC(torcRecv(in.data(), n, torcInt32, prev, gComm, nullptr));
+      } else {
+        CHECK_TORC(torcRecv(in.data(), n, torcInt32, prev, gComm, nullptr));
+        CHECK_TORC(torcSend(out.data(), n, torcInt32, next, gComm, nullptr));
+      }
+      for (size_t i = 0; i < n; ++i)
+        if (in[i] != prev * 1000 + static_cast<int32_t>(i % 1000)) {
+          fprintf(stderr, "rank %d: recv n=%zu element %zu is %d\n", gRank, n, i, in[i]);
+          ++gFailures;
+          break;
+        }
+      if (in[n] != -1) ++gFailures;
+    }
+  }
+}
+
+// Non-integer floats: bounded error against a float64 reference, and the same bits everywhere.
+void suiteFloats(size_t big) {
+  const size_t n = big ? big : 4099;
+  for (torcDataType_t t : {torcFloat16, torcBfloat16, torcFloat32, torcFloat64}) {
+    const double u = t == torcFloat16 ? std::ldexp(1.0, -11) : t == torcBfloat16 ? std::ldexp(1.0, -8)
+                     : t == torcFloat32 ? std::ldexp(1.0, -24) : std::ldexp(1.0, -53);
+    const size_t es = typeSize(t);
+    std::vector<char> in(n * es), out(n * es);
+    auto val = [&](int r, size_t i) {
+      double x = std::sin(static_cast<double>(r) * 12.9898 + static_cast<double>(i) * 78.233) * 43758.5453;
+      return (x - std::floor(x)) * 2 - 1;  // in (-1, 1)
+    };
+    for (size_t i = 0; i < n; ++i) store(t, in.data(), i, val(gRank, i));
+    CHECK_TORC(torcAllReduce(in.data(), out.data(), n, t, torcSum, gComm, nullptr));
+    size_t bad = 0;
+    for (size_t i = 0; i < n; ++i) {
+      double exact = 0, mag = 0;
+      std::vector<char> one(es);
+      for (int r = 0; r < gP; ++r) {
+        store(t, one.data(), 0, val(r, i));  // the value as the type holds it
+        double x = load(t, one.data(), 0);
+        exact += x;
+        mag += std::fabs(x);
+      }
+      if (std::fabs(load(t, out.data(), i) - exact) > gP * u * mag + 1e-300 && bad++ < 3)
+        fprintf(stderr, "rank %d: float sum %s element %zu: %.9g vs exact %.9g\n", gRank, kTypeNames[t], i,
+                load(t, out.data(), i), exact);
+    }
+    if (bad) ++gFailures;
+    checkSameBits(out.data(), out.size(), kTypeNames[t]);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: coll_worker <suite> [big]\n");
+    return 2;
+  }
+  const std::string suite = argv[1];
+  const size_t big = argc > 2 ? strtoull(argv[2], nullptr, 10) : 0;
+  CHECK_TORC(torcCommInitFromEnv(&gComm));
+  CHECK_TORC(torcCommUserRank(gComm, &gRank));
+  CHECK_TORC(torcCommCount(gComm, &gP));
+
+  if (suite == "die") {
+    // Rank 1 dies in the middle of the job; the others must get an error, not hang.
+    CHECK_TORC(torcBarrier(gComm, nullptr));
+    if (gRank == 1) _exit(9);
+    std::vector<float> x(1 << 20, 1.0f);
+    torcResult_t r = torcAllReduce(x.data(), x.data(), x.size(), torcFloat32, torcSum, gComm, nullptr);
+    for (int i = 0; i < 3 && r == torcSuccess; ++i)
+      r = torcAllReduce(x.data(), x.data(), x.size(), torcFloat32, torcSum, gComm, nullptr);
+    fprintf(stdout, "result %d %s\nmessage %s\n", r, torcGetErrorString(r), torcGetLastError(gComm));
+    torcResult_t async = torcSuccess;
+    torcCommGetAsyncError(gComm, &async);
+    fprintf(stdout, "async %d\n", async);
+    torcCommAbort(gComm);
+    return r == torcSuccess ? 1 : 0;
+  }
+
+  if (suite == "allreduce" || suite == "all") suiteAllReduce(big);
+  if (suite == "allgather" || suite == "all") suiteAllGather(big);
+  if (suite == "reducescatter" || suite == "all") suiteReduceScatter(big);
+  if (suite == "rooted" || suite == "all") suiteRooted(big);
+  if (suite == "p2p" || suite == "all") suiteP2p(big);
+  if (suite == "floats" || suite == "all") suiteFloats(big);
+  CHECK_TORC(torcBarrier(gComm, nullptr));
+  CHECK_TORC(torcCommDestroy(gComm));
+  if (gFailures) fprintf(stderr, "rank %d: %d checks failed\n", gRank, gFailures);
+  else printf("rank %d: suite %s passed\n", gRank, suite.c_str());
+  return gFailures ? 1 : 0;
+}

@@ -1,0 +1,111 @@
+// Multi-process loopback tests: real processes, real UCX, p = 1..8, every dtype x op, sizes
+// 0, 1, p-1, p+1, 17 and a prime near one million, in-place and out-of-place.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "tests/harness/multiproc.h"
+
+namespace torc::test {
+namespace {
+
+constexpr const char* kBig = "1000003";
+
+std::string worker() { return binPath("tests/loopback/coll_worker"); }
+
+struct SuiteCase {
+  int p;
+  const char* suite;
+};
+
+class Collectives : public ::testing::TestWithParam<SuiteCase> {};
+
+TEST_P(Collectives, EveryRankCorrectAndIdentical) {
+  const SuiteCase c = GetParam();
+  JobOptions o;
+  o.deadlineSec = 600;
+  auto res = runJob(worker(), {c.suite, kBig}, c.p, o);
+  for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << describe(res);
+}
+
+std::vector<SuiteCase> suiteCases() {
+  std::vector<SuiteCase> out;
+  for (int p : {1, 2, 3, 4, 5, 8})
+    for (const char* s : {"allreduce", "allgather", "reducescatter", "rooted", "p2p", "floats"}) out.push_back({p, s});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Loopback, Collectives, ::testing::ValuesIn(suiteCases()), [](const auto& info) {
+  return std::string(info.param.suite) + "_p" + std::to_string(info.param.p);
+});
+
+TEST(Failures, DeadPeerGivesAnErrorWithinTheTimeout) {
+  JobOptions o;
+  o.env["TORC_TIMEOUT"] = "8";
+  o.deadlineSec = 60;
+  auto start = std::chrono::steady_clock::now();
+  auto res = runJob(worker(), {"die"}, 3, o);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(res[1].exitCode, 9) << describe(res);
+  for (int r : {0, 2}) {
+    EXPECT_EQ(res[static_cast<size_t>(r)].exitCode, 0) << describe(res);
+    EXPECT_NE(res[static_cast<size_t>(r)].out.find("result "), std::string::npos) << describe(res);
+    EXPECT_EQ(res[static_cast<size_t>(r)].out.find("result 0 "), std::string::npos) << describe(res);
+    EXPECT_EQ(res[static_cast<size_t>(r)].out.find("async 0"), std::string::npos) << describe(res);
+  }
+  EXPECT_LT(secs, 8 + 10) << "survivors took longer than TORC_TIMEOUT to fail";
+}
+
+TEST(Failures, WrongSecretIsDroppedAndTheRendezvousGoesOn) {
+  JobOptions o;
+  o.env["TORC_DEBUG"] = "WARN";
+  o.lateRanks = {1};
+  o.beforeLateRanks = [](const std::string& rootAddr) {
+    // Rank 0 is up; connect to its rendezvous as a stranger with the wrong secret.
+    int port = std::stoi(rootAddr.substr(rootAddr.rfind(':') + 1));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int attempt = 0; attempt < 500; ++attempt) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+        char hello[64];
+        memset(hello, 0x42, sizeof(hello));  // right size, wrong magic and secret
+        ASSERT_EQ(write(fd, hello, sizeof(hello)), static_cast<ssize_t>(sizeof(hello)));
+        char buf[16];
+        (void)!read(fd, buf, sizeof(buf));  // the root closes on us
+        close(fd);
+        return;
+      }
+      close(fd);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    FAIL() << "could not reach rank 0's rendezvous";
+  };
+  auto res = runJob(worker(), {"allreduce"}, 2, o);
+  for (auto& r : res) EXPECT_EQ(r.exitCode, 0) << describe(res);
+  EXPECT_NE(res[0].err.find("did not present the secret"), std::string::npos) << describe(res);
+}
+
+TEST(Failures, MissingRankIsNamedAtTheTimeout) {
+  JobOptions o;
+  o.env["TORC_TIMEOUT"] = "3";
+  o.skipRanks = {2};
+  o.deadlineSec = 30;
+  auto res = runJob(worker(), {"allreduce"}, 3, o);
+  for (int r : {0, 1}) {
+    EXPECT_NE(res[static_cast<size_t>(r)].exitCode, 0) << describe(res);
+    EXPECT_FALSE(res[static_cast<size_t>(r)].timedOut) << describe(res);
+    EXPECT_NE(res[static_cast<size_t>(r)].err.find("ranks 2 did not arrive"), std::string::npos) << describe(res);
+    EXPECT_NE(res[static_cast<size_t>(r)].err.find("timeout"), std::string::npos) << describe(res);
+  }
+}
+
+}  // namespace
+}  // namespace torc::test
