@@ -1,5 +1,7 @@
 #include "src/algos/executor.h"
 
+#include <sched.h>
+
 #include <chrono>
 #include <cstring>
 #include <set>
@@ -8,9 +10,8 @@
 #include "src/base/log.h"
 #include "src/base/param.h"
 
-TORC_PARAM(SpinUs, int64_t, "SPIN_US", 50,
-           "microseconds to poll without progress before waiting on the transport (ranks may share cores)");
-
+TORC_PARAM(YieldUs, int64_t, "YIELD_US", 2000,
+           "microseconds to keep yielding the core before sleeping on the transport's event fd");
 namespace torc::algos {
 
 using transport::Request;
@@ -157,7 +158,8 @@ std::string Executor::waitingOn() const {
 Status Executor::run(const Plan& plan, const ExecArgs& args, const ExecContext& ctx, double timeoutSec) {
   TORC_RETURN_IF_ERROR(start(plan, args, ctx));
   using Clock = std::chrono::steady_clock;
-  const auto spin = std::chrono::microseconds(torcParamSpinUs());
+  const auto spin = std::chrono::microseconds(ctx.spinUs);
+  const auto yieldPhase = std::chrono::microseconds(torcParamYieldUs());
   const auto timeout = std::chrono::duration<double>(timeoutSec);
   auto lastProgress = Clock::now();
   size_t lastDone = 0;
@@ -179,7 +181,7 @@ Status Executor::run(const Plan& plan, const ExecArgs& args, const ExecContext& 
     // Slow path: nothing moved for a while. Check for dead peers, then give the core away.
     for (uint32_t i : inflight_) {
       int peer = plan.step(i).peer;
-      std::string why = ctx.transport->peerFailure(peer);
+      std::string why = ctx.peerFailure ? ctx.peerFailure(peer) : ctx.transport->peerFailure(peer);
       if (!why.empty()) {
         std::string msg = "rank " + std::to_string(peer) + " failed (" + why + ") during " + plan.name;
         cancelAll();
@@ -192,7 +194,13 @@ Status Executor::run(const Plan& plan, const ExecArgs& args, const ExecContext& 
       cancelAll();
       return Status(Code::kTimeout, msg);
     }
-    ctx.transport->waitForEvent(idle < std::chrono::milliseconds(10) ? 1 : 10);
+    // Yield first (a peer sharing this core may be the one we wait for), then sleep on the
+    // transport's event fd once the wait is long enough that it is not a message in flight.
+    if (idle < yieldPhase) {
+      sched_yield();
+    } else {
+      ctx.transport->waitForEvent(idle < std::chrono::milliseconds(10) ? 1 : 10);
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 // waiting on the transport, and fails when nothing has moved for `timeout` seconds.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct ExecContext {
   int nranks = 1;
   transport::Transport* transport = nullptr;
   std::vector<transport::Endpoint*> endpoints;  // by rank; nullptr for self
+  // Why a peer is known to have failed ("" while it is not); defaults to the transport's view.
+  std::function<std::string(int)> peerFailure;
+  // Microseconds to poll without yielding when nothing moves (0 when ranks outnumber cores).
+  int spinUs = 0;
 };
 
 struct ExecArgs {

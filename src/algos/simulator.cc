@@ -17,7 +17,7 @@ Simulator::Simulator(int nranks) : nranks_(nranks), fabric_(nranks) {
     for (size_t q = 0; q < p; ++q) {
       if (q == r) continue;
       std::unique_ptr<transport::Endpoint> ep;
-      (void)transports_[r]->connect(static_cast<int>(q), transports_[q]->address(), &ep);
+      (void)transports_[r]->connect(static_cast<int>(q), transports_[q]->address(), true, &ep);
       contexts_[r].endpoints[q] = ep.get();
       endpoints_[r].push_back(std::move(ep));
     }

@@ -1,6 +1,8 @@
 #include "src/core/comm.h"
 
 #include <sys/mman.h>
+#include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -14,6 +16,8 @@
 TORC_PARAM(Timeout, double, "TIMEOUT", 300.0,
            "seconds without progress (or to rendezvous) before an operation fails with torcTimeout");
 TORC_PARAM(ChunkBytes, int64_t, "CHUNK_BYTES", 512 << 10, "bytes per pipelined chunk of ring/chain algorithms");
+TORC_PARAM(SpinUs, int64_t, "SPIN_US", -1,
+           "microseconds to poll before yielding the core; -1: 50 unless this node's ranks outnumber its cores, then 0");
 TORC_PARAM(ScratchSlots, int64_t, "SCRATCH_SLOTS", 4, "chunk-sized receive buffers per communicator");
 
 namespace torc::core {
@@ -77,7 +81,7 @@ Status Comm::init(const RootInfo& root) {
   TORC_ASSIGN_OR_RETURN(transport_, transport::createUcxTransport(opts));
 
   PeerInfo me;
-  me.nodeId = topology::localNodeId();
+  me.nodeId = nodeId_ = topology::localNodeId();
   me.host = topology::localHostName();
   me.pid = static_cast<int>(getpid());
   me.address = transport_->address();
@@ -103,6 +107,7 @@ Status Comm::init(const RootInfo& root) {
   ctx_.nranks = nranks_;
   ctx_.transport = transport_.get();
   ctx_.endpoints.assign(static_cast<size_t>(nranks_), nullptr);
+  ctx_.peerFailure = [this](int peer) { return peerFailure(peer); };
   sendSeq_.assign(static_cast<size_t>(nranks_), 0);
   recvSeq_.assign(static_cast<size_t>(nranks_), 0);
   executor_ = std::make_unique<algos::Executor>();
@@ -116,9 +121,21 @@ Status Comm::init(const RootInfo& root) {
   }
 
   std::set<std::string> nodes;
-  for (auto& p : peers_) nodes.insert(p.nodeId);
-  TORC_INFO(kLogInit, "comm rank %d of %d ready: %zu node(s), transport %s, chunk %zu B x %d slots, timeout %.0f s",
-            rank_, nranks_, nodes.size(), transport_->name(), chunkBytes_, scratchSlots_, timeoutSec_);
+  int localRanks = 0;
+  for (auto& p : peers_) {
+    nodes.insert(p.nodeId);
+    localRanks += p.nodeId == nodeId_;
+  }
+  // Ranks sharing cores must not spin: the rank being waited for may need this very core.
+  cpu_set_t cpus;
+  int cores = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  int64_t spin = torcParamSpinUs();
+  ctx_.spinUs = static_cast<int>(spin >= 0 ? spin : (localRanks > cores ? 0 : 50));
+  TORC_INFO(kLogInit,
+            "comm rank %d of %d ready: %zu node(s), %d rank(s) on %d core(s) here, spin %d us, transport %s, "
+            "chunk %zu B x %d slots, timeout %.0f s",
+            rank_, nranks_, nodes.size(), localRanks, cores, ctx_.spinUs, transport_->name(), chunkBytes_,
+            scratchSlots_, timeoutSec_);
 
   // Wire up the dissemination peers now, so the first collective does not pay for it and a
   // rank that cannot reach its peers fails here.
@@ -145,7 +162,8 @@ Status Comm::connectPeers(const algos::Plan& plan) {
     if (peer >= nranks_ || peer == rank_)
       return errorf(Code::kInternalError, "plan %s names rank %d", plan.name.c_str(), peer);
     auto& ep = endpoints_[static_cast<size_t>(peer)];
-    TORC_RETURN_IF_ERROR(transport_->connect(peer, peers_[static_cast<size_t>(peer)].address, &ep));
+    const PeerInfo& info = peers_[static_cast<size_t>(peer)];
+    TORC_RETURN_IF_ERROR(transport_->connect(peer, info.address, info.nodeId == nodeId_, &ep));
     ctx_.endpoints[static_cast<size_t>(peer)] = ep.get();
   }
   return Status::ok();
@@ -186,6 +204,16 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
     setFailed(st);
   }
   return st;
+}
+
+std::string Comm::peerFailure(int peer) const {
+  std::string why = transport_->peerFailure(peer);
+  if (!why.empty()) return why;
+  // Peers on this node use shared memory, which reports no failures: check the process.
+  const PeerInfo& p = peers_[static_cast<size_t>(peer)];
+  if (p.nodeId == nodeId_ && p.pid > 0 && kill(p.pid, 0) != 0 && errno == ESRCH)
+    return "process " + std::to_string(p.pid) + " on " + p.host + " has exited";
+  return {};
 }
 
 Status Comm::asyncError() const {

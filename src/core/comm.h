@@ -53,12 +53,14 @@ class Comm {
   Comm(int rank, int nranks) : rank_(rank), nranks_(nranks) {}
   Status init(const RootInfo& root);
   Status connectPeers(const algos::Plan& plan);
+  std::string peerFailure(int peer) const;
 
   int rank_;
   int nranks_;
   double timeoutSec_ = 300;
   size_t chunkBytes_ = 0;
   int scratchSlots_ = 0;
+  std::string nodeId_;
   std::vector<PeerInfo> peers_;
   std::unique_ptr<transport::Transport> transport_;
   std::vector<std::unique_ptr<transport::Endpoint>> endpoints_;

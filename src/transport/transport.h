@@ -102,7 +102,10 @@ class Transport {
   // This instance's address, to hand to peers.
   virtual std::vector<uint8_t> address() const = 0;
   // Connects to the peer with the given rank and address. Does not wait for the peer.
-  virtual Status connect(int peer, const std::vector<uint8_t>& address, std::unique_ptr<Endpoint>* ep) = 0;
+  // sameNode: the peer shares this machine (shared memory may be used; failures of such
+  // peers may go unreported by peerFailure(), so callers watch them another way).
+  virtual Status connect(int peer, const std::vector<uint8_t>& address, bool sameNode,
+                         std::unique_ptr<Endpoint>* ep) = 0;
   virtual Status registerMemory(void* base, size_t size, std::unique_ptr<MemoryRegion>* mr) = 0;
   // Advances communication; never blocks. Returns whether anything happened (best effort).
   virtual bool progress() = 0;
@@ -115,7 +118,7 @@ class Transport {
   virtual std::string peerFailure(int peer) const = 0;
 };
 
-// "ucx" or "loopback" (in-process; needs a shared Fabric, see loopback_transport.h).
+// The UCX transport (the in-process one for the simulator is made by a loopback Fabric).
 Result<std::unique_ptr<Transport>> createUcxTransport(const TransportOptions& opts);
 
 }  // namespace torc::transport

@@ -33,7 +33,7 @@ class LoopbackTransport : public Transport {
     memcpy(a.data(), &rank_, sizeof(int));
     return a;
   }
-  Status connect(int peer, const std::vector<uint8_t>&, std::unique_ptr<Endpoint>* ep) override {
+  Status connect(int peer, const std::vector<uint8_t>&, bool, std::unique_ptr<Endpoint>* ep) override {
     if (peer < 0 || peer >= fabric_->nranks()) return errorf(Code::kInvalidArgument, "no rank %d on the fabric", peer);
     *ep = std::make_unique<LoopbackEndpoint>(fabric_, rank_, peer);
     return Status::ok();

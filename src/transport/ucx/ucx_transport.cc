@@ -158,13 +158,17 @@ class UcxTransport : public Transport {
   const char* name() const override { return "ucx"; }
   std::vector<uint8_t> address() const override { return address_; }
 
-  Status connect(int peer, const std::vector<uint8_t>& address, std::unique_ptr<Endpoint>* ep) override {
+  Status connect(int peer, const std::vector<uint8_t>& address, bool sameNode,
+                 std::unique_ptr<Endpoint>* ep) override {
     auto arg = std::make_unique<ErrArg>(ErrArg{this, peer});
     ucp_ep_params_t p{};
     p.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
                    UCP_EP_PARAM_FIELD_ERR_HANDLER;
     p.address = reinterpret_cast<const ucp_address_t*>(address.data());
-    p.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    // UCX 1.13 offers no shared-memory transport under peer-failure handling (it falls back to
+    // TCP over loopback, 10x slower), so peers on this node go without it and are watched by
+    // the communicator instead (process liveness); remote peers get it, as TCP supports it.
+    p.err_mode = sameNode ? UCP_ERR_HANDLING_MODE_NONE : UCP_ERR_HANDLING_MODE_PEER;
     p.err_handler.cb = &UcxTransport::onEpError;
     p.err_handler.arg = arg.get();
     ucp_ep_h h = nullptr;

@@ -235,9 +235,9 @@ TEST(PlanSim, MismatchedPlansAreReportedNotHung) {
   transport::Fabric fabric(2);
   auto t0 = fabric.makeTransport(0), t1 = fabric.makeTransport(1);
   std::unique_ptr<transport::Endpoint> e01, e10;
-  ASSERT_TRUE(t0->connect(1, t1->address(), &e01).isOk());
-  ASSERT_TRUE(t1->connect(0, t0->address(), &e10).isOk());
-  ExecContext c0{0, 2, t0.get(), {nullptr, e01.get()}}, c1{1, 2, t1.get(), {e10.get(), nullptr}};
+  ASSERT_TRUE(t0->connect(1, t1->address(), true, &e01).isOk());
+  ASSERT_TRUE(t1->connect(0, t0->address(), true, &e10).isOk());
+  ExecContext c0{0, 2, t0.get(), {nullptr, e01.get()}, nullptr}, c1{1, 2, t1.get(), {e10.get(), nullptr}, nullptr};
   a.rank = 0;
   a.nranks = 2;
   b.rank = 1;
