@@ -5,8 +5,15 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <string>
+
 #include "kernels/cpu/reduce_cpu.h"
 #include "kernels/reduce.h"
+#include "src/base/log.h"
+#include "src/base/param.h"
+
+TORC_PARAM(KernelIsa, std::string, "KERNEL_ISA", std::string(""),
+           "host reduce kernels: generic|avx2|avx512 (may only lower the CPU's best; empty: best)");
 
 #if defined(TORC_KERNELS_X86)
 #include <cpuid.h>
@@ -101,7 +108,7 @@ Isa chooseIsa(Isa best, const char* request) {
   } else if (std::strcmp(request, "avx512") == 0) {
     wanted = Isa::kAvx512;
   } else {
-    std::fprintf(stderr, "torc: ignoring TORC_KERNEL_ISA=%s (expected generic, avx2 or avx512)\n", request);
+    TORC_WARN("ignoring TORC_KERNEL_ISA=%s (expected generic, avx2 or avx512)", request);
     return best;
   }
   // The variable may only lower the choice; asking for more than the CPU has is ignored.
@@ -109,8 +116,8 @@ Isa chooseIsa(Isa best, const char* request) {
 }
 
 const KernelTable& activeKernelTable() {
-  // getenv directly: this can run before (and without) the parameter registry.
-  static const KernelTable& table = *kernelTable(chooseIsa(detectIsa(), std::getenv("TORC_KERNEL_ISA")));
+  static const std::string request = torcParamKernelIsa();
+  static const KernelTable& table = *kernelTable(chooseIsa(detectIsa(), request.c_str()));
   return table;
 }
 

@@ -56,12 +56,35 @@ static pid_t spawnRank(const std::string& exe, const std::vector<std::string>& a
   int e = open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   dup2(o, 1);
   dup2(e, 2);
-  setenv("TORC_RANK", std::to_string(rank).c_str(), 1);
-  setenv("TORC_NRANKS", std::to_string(nranks).c_str(), 1);
-  setenv("TORC_LOCAL_RANK", std::to_string(rank).c_str(), 1);
-  setenv("TORC_LOCAL_NRANKS", std::to_string(nranks).c_str(), 1);
-  setenv("TORC_ROOT_ADDR", rootAddr.c_str(), 1);
-  setenv("TORC_SECRET", "00112233445566778899aabbccddeeff", 1);
+  const std::string r = std::to_string(rank), n = std::to_string(nranks);
+  const std::string port = rootAddr.substr(rootAddr.rfind(':') + 1);
+  for (const char* v : {"TORC_RANK", "TORC_NRANKS", "TORC_ROOT_ADDR", "TORC_SECRET", "RANK", "WORLD_SIZE",
+                        "MASTER_ADDR", "MASTER_PORT", "TORC_PORT"})
+    unsetenv(v);
+  switch (opts.launcher) {
+    case Launcher::kTorcrun:
+      setenv("TORC_RANK", r.c_str(), 1);
+      setenv("TORC_NRANKS", n.c_str(), 1);
+      setenv("TORC_LOCAL_RANK", r.c_str(), 1);
+      setenv("TORC_LOCAL_NRANKS", n.c_str(), 1);
+      setenv("TORC_ROOT_ADDR", rootAddr.c_str(), 1);
+      setenv("TORC_SECRET", "00112233445566778899aabbccddeeff", 1);
+      break;
+    case Launcher::kTorchrun:  // torc listens on MASTER_PORT + 1
+      setenv("RANK", r.c_str(), 1);
+      setenv("WORLD_SIZE", n.c_str(), 1);
+      setenv("LOCAL_RANK", r.c_str(), 1);
+      setenv("MASTER_ADDR", "127.0.0.1", 1);
+      setenv("MASTER_PORT", std::to_string(std::stoi(port) - 1).c_str(), 1);
+      setenv("TORCHELASTIC_RUN_ID", port.c_str(), 1);
+      break;
+    case Launcher::kOpenMpi:  // one node, no address given: torc derives one from the job id
+      setenv("OMPI_COMM_WORLD_RANK", r.c_str(), 1);
+      setenv("OMPI_COMM_WORLD_SIZE", n.c_str(), 1);
+      setenv("OMPI_COMM_WORLD_LOCAL_SIZE", n.c_str(), 1);
+      setenv("OMPI_MCA_ess_base_jobid", port.c_str(), 1);
+      break;
+  }
   for (auto& kv : opts.env) setenv(kv.first.c_str(), kv.second.c_str(), 1);
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(exe.c_str()));

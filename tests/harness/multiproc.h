@@ -18,7 +18,11 @@ struct RankResult {
   std::string err;     // stderr
 };
 
+// Which launcher's variables the ranks see.
+enum class Launcher { kTorcrun, kTorchrun, kOpenMpi };
+
 struct JobOptions {
+  Launcher launcher = Launcher::kTorcrun;
   std::map<std::string, std::string> env;  // extra environment for every rank
   double deadlineSec = 120;                // then every rank is killed
   // Ranks to start late, after `beforeLateRanks` has run (e.g. to poke the rendezvous first).

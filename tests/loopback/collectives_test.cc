@@ -44,6 +44,16 @@ INSTANTIATE_TEST_SUITE_P(Loopback, Collectives, ::testing::ValuesIn(suiteCases()
   return std::string(info.param.suite) + "_p" + std::to_string(info.param.p);
 });
 
+TEST(Launchers, TorchrunAndOpenMpiVariables) {
+  for (Launcher l : {Launcher::kTorchrun, Launcher::kOpenMpi}) {
+    JobOptions o;
+    o.launcher = l;
+    o.deadlineSec = 120;
+    auto res = runJob(worker(), {"p2p"}, 3, o);
+    for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << describe(res);
+  }
+}
+
 TEST(Failures, DeadPeerGivesAnErrorWithinTheTimeout) {
   JobOptions o;
   o.env["TORC_TIMEOUT"] = "8";
