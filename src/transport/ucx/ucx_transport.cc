@@ -243,6 +243,9 @@ class UcxTransport : public Transport {
     params.estimated_num_eps = static_cast<size_t>(opts_.nranks);
     st = ucp_init(&params, config, &context_);
     ucp_config_release(config);
+    if (st != UCS_OK && !tls.empty())
+      return errorf(Code::kInvalidArgument, "ucp_init: %s with TORC_UCX_TLS=%s (ucx_info -d lists this machine's transports)",
+                    ucs_status_string(st), tls.c_str());
     if (st != UCS_OK) return errorf(Code::kSystemError, "ucp_init: %s", ucs_status_string(st));
 
     ucp_worker_params_t wp{};
