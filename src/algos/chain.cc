@@ -8,21 +8,9 @@
 // middle receives a chunk into a scratch slot, adds its input into that slot and forwards it;
 // the root adds its input and writes the result (divided by p for avg) into its output.
 #include "src/algos/algorithm.h"
+#include "src/algos/plan_builder.h"
 
 namespace torc::algos {
-namespace {
-
-int mod(int x, int p) { return ((x % p) + p) % p; }
-
-Step makeStep(OpKind kind, int peer, size_t count) {
-  Step s;
-  s.kind = kind;
-  s.peer = peer;
-  s.count = count;
-  return s;
-}
-
-}  // namespace
 
 Plan chainBroadcast(const CollArgs& a) {
   const int p = a.nranks, r = a.rank;
@@ -69,21 +57,9 @@ Plan chainReduce(const CollArgs& a) {
   if (a.count == 0) return plan;
   const int pos = mod(r - a.root, p);
   const int toward = mod(r - 1, p), from = mod(r + 1, p);
-  if (p == 1) {
-    Step c = makeStep(OpKind::kCopy, -1, a.count);
-    c.src = Ref{BufId::kInput, 0};
-    c.dst = Ref{BufId::kOutput, 0};
-    uint32_t copy = plan.add(c);
-    Step f = makeStep(OpKind::kFinalize, -1, a.count);
-    f.dst = c.dst;
-    plan.add(f, {copy});
-    plan.finalize();
-    return plan;
-  }
+  if (p == 1) return localCopy("reduce chain", a.count, true);
   const size_t C = chunkElems(a, a.count);
-  const size_t slots = static_cast<size_t>(a.scratchSlots);
-  std::vector<uint32_t> release(slots, Plan::kNone);
-  plan.reserveScratch(slots * C);
+  SlotPool slots(&plan, a.scratchSlots, C);
   for (size_t j = 0; j < numChunks(a.count, C); ++j) {
     Range c = chunkOf(Range{0, a.count}, C, j);
     if (pos == p - 1) {
@@ -92,21 +68,22 @@ Plan chainReduce(const CollArgs& a) {
       plan.add(st);
       continue;
     }
-    size_t slot = j % slots;
+    uint32_t wait;
+    size_t slot = slots.acquire(&wait);
     Step rv = makeStep(OpKind::kRecvReduce, from, c.len);
-    rv.src = Ref{BufId::kScratch, slot * C};
+    rv.src = slots.ref(slot);
     rv.a = Ref{BufId::kInput, c.off};
     rv.dst = pos == 0 ? Ref{BufId::kOutput, c.off} : rv.src;
-    uint32_t got = plan.add(rv, {release[slot]});
+    uint32_t got = plan.add(rv, {wait});
     if (pos == 0) {
-      release[slot] = got;
+      slots.release(slot, got);
       Step f = makeStep(OpKind::kFinalize, -1, c.len);
       f.dst = rv.dst;
       plan.add(f, {got});
     } else {
       Step st = makeStep(OpKind::kSend, toward, c.len);
       st.src = rv.src;
-      release[slot] = plan.add(st, {got});
+      slots.release(slot, plan.add(st, {got}));
     }
   }
   plan.finalize();

@@ -3,6 +3,7 @@
 // waits for the one from rank - 2^k, so after ceil(log2 p) rounds every rank has heard,
 // directly or not, from every other.
 #include "src/algos/algorithm.h"
+#include "src/algos/plan_builder.h"
 
 namespace torc::algos {
 
@@ -10,10 +11,7 @@ Plan p2pSend(const CollArgs& a) {
   Plan plan;
   plan.name = "send";
   plan.inputElems = a.count;
-  Step s;
-  s.kind = OpKind::kSend;
-  s.peer = a.peer;
-  s.count = a.count;
+  Step s = makeStep(OpKind::kSend, a.peer, a.count);
   s.src = Ref{BufId::kInput, 0};
   plan.add(s);
   plan.finalize();
@@ -24,10 +22,7 @@ Plan p2pRecv(const CollArgs& a) {
   Plan plan;
   plan.name = "recv";
   plan.outputElems = a.count;
-  Step s;
-  s.kind = OpKind::kRecv;
-  s.peer = a.peer;
-  s.count = a.count;
+  Step s = makeStep(OpKind::kRecv, a.peer, a.count);
   s.dst = Ref{BufId::kOutput, 0};
   plan.add(s);
   plan.finalize();
@@ -40,14 +35,8 @@ Plan disseminationBarrier(const CollArgs& a) {
   const int p = a.nranks;
   uint32_t last = Plan::kNone;
   for (int dist = 1; dist < p; dist *= 2) {
-    Step s;
-    s.kind = OpKind::kSend;
-    s.peer = (a.rank + dist) % p;
-    plan.add(s, {last});
-    Step r;
-    r.kind = OpKind::kRecv;
-    r.peer = ((a.rank - dist) % p + p) % p;
-    last = plan.add(r);
+    plan.add(makeStep(OpKind::kSend, mod(a.rank + dist, p), 0), {last});
+    last = plan.add(makeStep(OpKind::kRecv, mod(a.rank - dist, p), 0));
   }
   plan.finalize();
   return plan;

@@ -16,60 +16,11 @@
 #include <algorithm>
 
 #include "src/algos/algorithm.h"
+#include "src/algos/plan_builder.h"
 
 namespace torc::algos {
 namespace {
-
 constexpr uint32_t kNone = Plan::kNone;
-
-int mod(int x, int p) { return ((x % p) + p) % p; }
-
-// Round-robin scratch slots of `chunk` elements. acquire() gives a slot and the step that last
-// released it (the new user must wait for that step).
-class SlotPool {
- public:
-  SlotPool(Plan* plan, int slots, size_t chunk) : release_(static_cast<size_t>(slots), kNone), chunk_(chunk) {
-    plan->reserveScratch(static_cast<size_t>(slots) * chunk);
-  }
-  size_t acquire(uint32_t* waitFor) {
-    size_t s = next_++ % release_.size();
-    *waitFor = release_[s];
-    return s;
-  }
-  void release(size_t slot, uint32_t step) { release_[slot] = step; }
-  Ref ref(size_t slot) const { return Ref{BufId::kScratch, slot * chunk_}; }
-
- private:
-  std::vector<uint32_t> release_;
-  size_t chunk_;
-  size_t next_ = 0;
-};
-
-Step makeStep(OpKind kind, int peer, size_t count) {
-  Step s;
-  s.kind = kind;
-  s.peer = peer;
-  s.count = count;
-  return s;
-}
-
-Plan localCopy(const char* name, size_t count, bool finalize) {
-  Plan plan;
-  plan.name = name;
-  if (count == 0) return plan;
-  Step c = makeStep(OpKind::kCopy, -1, count);
-  c.src = Ref{BufId::kInput, 0};
-  c.dst = Ref{BufId::kOutput, 0};
-  uint32_t copy = plan.add(c);
-  if (finalize) {
-    Step f = makeStep(OpKind::kFinalize, -1, count);
-    f.dst = c.dst;
-    plan.add(f, {copy});
-  }
-  plan.finalize();
-  return plan;
-}
-
 }  // namespace
 
 size_t chunkElems(const CollArgs& a, size_t count) {
@@ -80,11 +31,7 @@ size_t chunkElems(const CollArgs& a, size_t count) {
 
 Plan ringAllReduce(const CollArgs& a) {
   const int p = a.nranks, r = a.rank;
-  if (p == 1) {
-    Plan plan = localCopy("allreduce ring", a.count, true);
-    plan.inputElems = plan.outputElems = a.count;
-    return plan;
-  }
+  if (p == 1) return localCopy("allreduce ring", a.count, true);
   Plan plan;
   plan.name = "allreduce ring";
   plan.inputElems = plan.outputElems = a.count;
@@ -183,11 +130,7 @@ Plan ringAllGather(const CollArgs& a) {
 
 Plan ringReduceScatter(const CollArgs& a) {
   const int p = a.nranks, r = a.rank;
-  if (p == 1) {
-    Plan plan = localCopy("reducescatter ring", a.count, true);
-    plan.inputElems = plan.outputElems = a.count;
-    return plan;
-  }
+  if (p == 1) return localCopy("reducescatter ring", a.count, true);
   Plan plan;
   plan.name = "reducescatter ring";
   plan.inputElems = a.count * static_cast<size_t>(p);

@@ -1,0 +1,63 @@
+// Small helpers shared by the plan builders (ring.cc, chain.cc, p2p.cc).
+#pragma once
+
+#include <vector>
+
+#include "src/algos/plan.h"
+
+namespace torc::algos {
+
+inline int mod(int x, int p) { return ((x % p) + p) % p; }
+
+inline Step makeStep(OpKind kind, int peer, size_t count) {
+  Step s;
+  s.kind = kind;
+  s.peer = peer;
+  s.count = count;
+  return s;
+}
+
+// Round-robin scratch slots of `chunk` elements. acquire() gives a slot and the step that last
+// released it (the new user must wait for that step); release() records the step after which
+// the slot is free again.
+class SlotPool {
+ public:
+  SlotPool(Plan* plan, int slots, size_t chunk) : release_(static_cast<size_t>(slots), Plan::kNone), chunk_(chunk) {
+    plan->reserveScratch(static_cast<size_t>(slots) * chunk);
+  }
+  size_t acquire(uint32_t* waitFor) {
+    size_t s = next_++ % release_.size();
+    *waitFor = release_[s];
+    return s;
+  }
+  void release(size_t slot, uint32_t step) { release_[slot] = step; }
+  Ref ref(size_t slot) const { return Ref{BufId::kScratch, slot * chunk_}; }
+
+ private:
+  std::vector<uint32_t> release_;
+  size_t chunk_;
+  size_t next_ = 0;
+};
+
+// One rank alone: copy the input to the output (and divide by 1 for avg, a no-op kept so that
+// every reducing plan ends the same way).
+inline Plan localCopy(const char* name, size_t count, bool finalize) {
+  Plan plan;
+  plan.name = name;
+  plan.inputElems = plan.outputElems = count;
+  if (count > 0) {
+    Step c = makeStep(OpKind::kCopy, -1, count);
+    c.src = Ref{BufId::kInput, 0};
+    c.dst = Ref{BufId::kOutput, 0};
+    uint32_t copy = plan.add(c);
+    if (finalize) {
+      Step f = makeStep(OpKind::kFinalize, -1, count);
+      f.dst = c.dst;
+      plan.add(f, {copy});
+    }
+  }
+  plan.finalize();
+  return plan;
+}
+
+}  // namespace torc::algos
