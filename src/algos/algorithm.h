@@ -29,8 +29,8 @@ struct CollArgs {
   int scratchSlots = 4;           // chunk-sized receive buffers in flight
 };
 
-// Chunk size in elements for a buffer of `count` elements: at least one element, and large
-// enough that no plan numbers more than ~2^13 messages per peer (tags hold 20 bits).
+// Chunk size in elements for a buffer of `count` elements: a scratch slot's worth (at least one
+// element). buildPlan rejects a plan that would need more messages per peer than tags number.
 size_t chunkElems(const CollArgs& a, size_t count);
 
 // The builders. Every one handles count 0 (empty plan), nranks 1 (local copy), any count

@@ -17,11 +17,11 @@ namespace torc::algos {
 using transport::Request;
 
 uint64_t makeTagBase(bool p2p, uint32_t commId, uint64_t seq) {
-  return (uint64_t{p2p} << 63) | (uint64_t{commId & 0x7f} << 56) | ((seq & 0xfffff) << 36);
+  return (uint64_t{p2p} << 63) | (uint64_t{commId & 0x7f} << 56) | ((seq & 0xffff) << 40);
 }
 
 static uint64_t tagFor(uint64_t base, int sender, uint32_t msg) {
-  return base | (uint64_t{static_cast<uint32_t>(sender) & 0xffff} << 20) | (msg & 0xfffff);
+  return base | (uint64_t{static_cast<uint32_t>(sender) & 0xffff} << 24) | (msg & kMaxMessagesPerPeer);
 }
 
 char* Executor::addr(const Ref& r) const {
@@ -42,6 +42,8 @@ Status Executor::start(const Plan& plan, const ExecArgs& args, const ExecContext
   if (plan.scratchElems() * elemSize_ > args.scratchBytes)
     return errorf(Code::kInternalError, "%s needs %zu scratch bytes, the communicator has %zu", plan.name.c_str(),
                   plan.scratchElems() * elemSize_, args.scratchBytes);
+  if (poisoned_)
+    return Status(Code::kInternalError, "an earlier operation left transfers the transport could not cancel");
   const size_t n = plan.size();
   if (reqCapacity_ < n) {
     reqs_.reset(new Request[n]);
@@ -140,7 +142,10 @@ bool Executor::cancelAll() {
     bool pending = false;
     for (uint32_t i : inflight_) pending |= reqs_[i].pending();
     if (!pending) break;
-    if (std::chrono::steady_clock::now() > until) return false;
+    if (std::chrono::steady_clock::now() > until) {
+      poisoned_ = true;  // UCX cannot cancel a send in progress: its Request must stay untouched
+      return false;
+    }
     ctx_->transport->progress();
   }
   inflight_.clear();
@@ -171,16 +176,26 @@ Status Executor::run(const Plan& plan, const ExecArgs& args, const ExecContext& 
       return r.status();
     }
     if (r.value()) return Status::ok();
-    if (moved || done_ != lastDone) {
+    // Only completed steps count as progress: a peer that keeps sending must not hide one
+    // that never will.
+    if (done_ != lastDone) {
       lastDone = done_;
       lastProgress = Clock::now();
       continue;
     }
+    if (moved) continue;
     auto idle = Clock::now() - lastProgress;
     if (idle < spin) continue;
+    if (ctx.abortFlag != nullptr && ctx.abortFlag->load(std::memory_order_relaxed)) {
+      cancelAll();
+      return Status(Code::kInvalidUsage, "the communicator was aborted during " + plan.name);
+    }
     // Slow path: nothing moved for a while. Check for dead peers, then give the core away.
+    int lastPeer = -1;
     for (uint32_t i : inflight_) {
       int peer = plan.step(i).peer;
+      if (peer == lastPeer) continue;  // consecutive steps usually share a peer
+      lastPeer = peer;
       std::string why = ctx.peerFailure ? ctx.peerFailure(peer) : ctx.transport->peerFailure(peer);
       if (!why.empty()) {
         std::string msg = "rank " + std::to_string(peer) + " failed (" + why + ") during " + plan.name;

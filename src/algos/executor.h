@@ -7,6 +7,7 @@
 // waiting on the transport, and fails when nothing has moved for `timeout` seconds.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -25,6 +26,8 @@ struct ExecContext {
   std::vector<transport::Endpoint*> endpoints;  // by rank; nullptr for self
   // Why a peer is known to have failed ("" while it is not); defaults to the transport's view.
   std::function<std::string(int)> peerFailure;
+  // Set by torcCommAbort from another thread: the running operation gives up.
+  const std::atomic<bool>* abortFlag = nullptr;
   // Microseconds to poll without yielding when nothing moves (0 when ranks outnumber cores).
   int spinUs = 0;
 };
@@ -41,8 +44,10 @@ struct ExecArgs {
   uint64_t tagBase = 0;
 };
 
-// Tag layout: [63] point-to-point, [62:56] communicator, [55:36] operation sequence,
-// [35:20] sender rank, [19:0] message number.
+// Tag layout: [63] point-to-point, [62:56] communicator, [55:40] operation sequence,
+// [39:24] sender rank, [23:0] message number (plans number at most kMaxMessagesPerPeer
+// messages per peer; operations on one communicator are ordered, so 16 sequence bits suffice).
+constexpr uint32_t kMaxMessagesPerPeer = (1u << 24) - 1;
 uint64_t makeTagBase(bool p2p, uint32_t commId, uint64_t seq);
 
 class Executor {
@@ -81,6 +86,7 @@ class Executor {
   size_t readyHead_ = 0;
   std::vector<uint32_t> inflight_;
   size_t done_ = 0;
+  bool poisoned_ = false;
 };
 
 }  // namespace torc::algos

@@ -1,6 +1,7 @@
 #include "src/algos/plan.h"
 
 #include <cstdio>
+#include <algorithm>
 #include <map>
 
 namespace torc::algos {
@@ -31,6 +32,8 @@ void Plan::finalize() {
     if (s.kind == OpKind::kSend) s.msgIndex = sends[s.peer]++;
     if (s.kind == OpKind::kRecv || s.kind == OpKind::kRecvReduce) s.msgIndex = recvs[s.peer]++;
   }
+  for (auto* m : {&sends, &recvs})
+    for (auto& kv : *m) maxMessages_ = std::max(maxMessages_, kv.second);
   size_t n = steps_.size();
   std::vector<uint32_t> count(n + 1, 0);
   for (size_t i = 0; i < n; ++i)

@@ -62,6 +62,8 @@ class Plan {
   uint32_t numDeps(size_t i) const { return depStart_[i + 1] - depStart_[i]; }
 
   size_t scratchElems() const { return scratchElems_; }
+  // The most messages exchanged with one peer in one direction (after finalize()).
+  uint32_t maxMessagesPerPeer() const { return maxMessages_; }
   void reserveScratch(size_t elems) {
     if (elems > scratchElems_) scratchElems_ = elems;
   }
@@ -79,6 +81,7 @@ class Plan {
   std::vector<uint32_t> dependentStart_;
   std::vector<uint32_t> dependents_;
   size_t scratchElems_ = 0;
+  uint32_t maxMessages_ = 0;
 };
 
 // Splits n elements into `parts` contiguous ranges whose sizes differ by at most one.

@@ -23,11 +23,7 @@ namespace {
 constexpr uint32_t kNone = Plan::kNone;
 }  // namespace
 
-size_t chunkElems(const CollArgs& a, size_t count) {
-  size_t c = std::max<size_t>(1, a.chunkBytes / a.elemSize);
-  size_t floor = (count + 4095) / 4096;
-  return std::max(c, floor);
-}
+size_t chunkElems(const CollArgs& a, size_t) { return std::max<size_t>(1, a.chunkBytes / a.elemSize); }
 
 Plan ringAllReduce(const CollArgs& a) {
   const int p = a.nranks, r = a.rank;

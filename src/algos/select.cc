@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "src/algos/algorithm.h"
+#include "src/algos/executor.h"
 #include "src/base/log.h"
 #include "src/base/param.h"
 
@@ -24,7 +25,7 @@ const char* collName(Coll c) {
   return "?";
 }
 
-Result<Plan> buildPlan(const CollArgs& a) {
+static Result<Plan> build(const CollArgs& a) {
   if (a.nranks < 1 || a.rank < 0 || a.rank >= a.nranks || a.elemSize == 0 || a.scratchSlots < 1)
     return errorf(Code::kInternalError, "bad plan arguments (rank %d of %d, element %zu bytes)", a.rank, a.nranks,
                   a.elemSize);
@@ -41,6 +42,19 @@ Result<Plan> buildPlan(const CollArgs& a) {
     case Coll::kBarrier: return disseminationBarrier(a);
   }
   return errorf(Code::kInternalError, "unknown collective %d", static_cast<int>(a.coll));
+}
+
+Result<Plan> buildPlan(const CollArgs& a) {
+  // Steps are built per chunk: refuse, before allocating them, what tags could not number.
+  const size_t perPeer = 2 * (a.count / std::max<size_t>(1, a.chunkBytes / a.elemSize) + 1);
+  if (a.coll != Coll::kSend && a.coll != Coll::kRecv && a.coll != Coll::kBarrier && perPeer > kMaxMessagesPerPeer)
+    return errorf(Code::kInvalidArgument, "%zu elements in chunks of %zu bytes need more messages than tags can number; "
+                  "raise TORC_CHUNK_BYTES", a.count, a.chunkBytes);
+  TORC_ASSIGN_OR_RETURN(Plan plan, build(a));
+  if (plan.maxMessagesPerPeer() > kMaxMessagesPerPeer)
+    return errorf(Code::kInvalidArgument, "%s of %zu elements needs %u messages per peer (at most %u); raise TORC_CHUNK_BYTES",
+                  plan.name.c_str(), a.count, plan.maxMessagesPerPeer(), kMaxMessagesPerPeer);
+  return plan;
 }
 
 Result<const Plan*> PlanCache::get(const CollArgs& a) {

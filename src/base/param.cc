@@ -60,7 +60,8 @@ bool parseParam(const std::string& text, int64_t* out) {
   if (text.empty()) return false;
   errno = 0;
   char* end = nullptr;
-  long long v = strtoll(text.c_str(), &end, 0);
+  const bool hex = text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+  long long v = strtoll(text.c_str(), &end, hex ? 16 : 10);  // "010" is ten, not eight
   if (errno != 0) return false;
   // Size suffixes are handy for byte counts: 512K, 4M, 1G.
   int64_t mult = 1;

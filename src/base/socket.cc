@@ -166,17 +166,41 @@ Result<Socket> Socket::accept(const Deadline& d, SockAddr* peer) const {
   return Socket(fd);
 }
 
+// One non-blocking connect attempt bounded by the deadline; returns 0 or an errno.
+static int connectOnce(int fd, const SockAddr& addr, const Deadline& d) {
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  int err = 0;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr.ss), addr.len) != 0) {
+    err = errno;
+    if (err == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int rc;
+      do {
+        rc = ::poll(&p, 1, d.remainingMs());
+      } while (rc < 0 && errno == EINTR);
+      if (rc == 0) return ETIMEDOUT;
+      socklen_t len = sizeof(err);
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    }
+  }
+  fcntl(fd, F_SETFL, flags);
+  return err;
+}
+
 Result<Socket> Socket::connect(const SockAddr& addr, const Deadline& d) {
   int backoffMs = 10;
   for (;;) {
     Socket s(::socket(addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!s.valid()) return sysError(errno, "socket");
-    if (::connect(s.fd(), reinterpret_cast<const sockaddr*>(&addr.ss), addr.len) == 0) {
+    int err = connectOnce(s.fd(), addr, d);
+    if (err == 0) {
       tuneSocket(s.fd());
       return s;
     }
-    int err = errno;
-    if (err != ECONNREFUSED && err != ETIMEDOUT && err != EINTR && err != ECONNRESET && err != EAGAIN)
+    // The listener may not be up yet, or its host not yet reachable: retry until the deadline.
+    if (err != ECONNREFUSED && err != ETIMEDOUT && err != EINTR && err != ECONNRESET && err != EAGAIN &&
+        err != EHOSTUNREACH && err != ENETUNREACH)
       return sysError(err, "connect to %s", addr.toString().c_str());
     if (d.expired()) return errorf(Code::kTimeout, "could not connect to %s: %s", addr.toString().c_str(), strerror(err));
     std::this_thread::sleep_for(std::chrono::milliseconds(backoffMs));

@@ -15,12 +15,13 @@
 
 TORC_PARAM(SocketIfname, std::string, "SOCKET_IFNAME", std::string(""),
            "interface whose address torcGetUniqueId advertises (prefix match, ^ excludes; default: first non-loopback)");
-TORC_DECLARE_PARAM(Timeout, double);
 
 namespace torc::api {
 namespace {
 
 thread_local std::string tLastError;
+constexpr int kMaxRanks = 1 << 16;       // tags carry 16 bits of rank
+constexpr int kMaxThreadRanks = 1024;    // torcCommInitAll makes a thread and a UCX worker per rank
 
 using core::Comm;
 using kernels::DType;
@@ -125,7 +126,7 @@ Result<core::RootInfo> makeRoot(const std::string& ifname) {
   SockAddr bind = advertise;
   if (bind.ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&bind.ss)->sin_addr.s_addr = htonl(INADDR_ANY);
   bind.setPort(0);
-  TORC_ASSIGN_OR_RETURN(info.addr, core::startRoot(bind, advertise, info.secret, torcParamTimeout()));
+  TORC_ASSIGN_OR_RETURN(info.addr, core::startRoot(bind, advertise, info.secret, core::effectiveTimeout(), true));
   return info;
 }
 
@@ -168,7 +169,8 @@ torcResult_t torcCommInitRank(torcComm_t* comm, int nranks, torcUniqueId commId,
   return guard(nullptr, "torcCommInitRank", [&] {
     if (comm == nullptr) return Status(Code::kInvalidArgument, "comm is NULL");
     *comm = nullptr;
-    if (nranks < 1) return errorf(Code::kInvalidArgument, "nranks %d must be at least 1", nranks);
+    if (nranks < 1 || nranks > kMaxRanks)
+      return errorf(Code::kInvalidArgument, "nranks %d is outside [1, %d]", nranks, kMaxRanks);
     TORC_RETURN_IF_ERROR(checkRank(rank, nranks, "rank"));
     TORC_ASSIGN_OR_RETURN(core::RootInfo root, core::unpackUniqueId(commId));
     setLogRank(rank);
@@ -180,20 +182,28 @@ torcResult_t torcCommInitAll(torcComm_t* comms, int ndev, const int* devlist) {
   (void)devlist;  // host collectives do not use devices
   return guard(nullptr, "torcCommInitAll", [&]() -> Status {
     if (comms == nullptr) return Status(Code::kInvalidArgument, "comms is NULL");
-    if (ndev < 1) return errorf(Code::kInvalidArgument, "ndev %d must be at least 1", ndev);
+    if (ndev < 1 || ndev > kMaxThreadRanks)
+      return errorf(Code::kInvalidArgument, "ndev %d is outside [1, %d]", ndev, kMaxThreadRanks);
     TORC_ASSIGN_OR_RETURN(core::RootInfo root, makeRoot("lo"));
     std::vector<Status> results(static_cast<size_t>(ndev));
     std::vector<std::thread> threads;
+    for (int r = 0; r < ndev; ++r) comms[r] = nullptr;
     for (int r = 0; r < ndev; ++r) {
-      comms[r] = nullptr;
-      threads.emplace_back([&, r] {
+      // If a thread cannot be made, the ranks already started time out at the rendezvous.
+      try {
+        threads.emplace_back([&, r] {
         setLogRank(r);
         try {
           results[static_cast<size_t>(r)] = initComm(&comms[r], root, ndev, r);
         } catch (...) {
           results[static_cast<size_t>(r)] = Status(Code::kInternalError, "exception during init");
         }
-      });
+        });
+      } catch (const std::system_error& e) {
+        for (int q = r; q < ndev; ++q)
+          results[static_cast<size_t>(q)] = Status(Code::kSystemError, std::string("cannot start a thread: ") + e.what());
+        break;
+      }
     }
     for (auto& t : threads) t.join();
     for (int r = 0; r < ndev; ++r) {
@@ -217,7 +227,8 @@ torcResult_t torcCommInitFromEnv(torcComm_t* comm) {
     if (env.rank == 0) {
       SockAddr bind = env.root.addr;
       if (bind.ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&bind.ss)->sin_addr.s_addr = htonl(INADDR_ANY);
-      Result<SockAddr> started = core::startRoot(bind, env.root.addr, env.root.secret, torcParamTimeout());
+      Result<SockAddr> started =
+          core::startRoot(bind, env.root.addr, env.root.secret, core::effectiveTimeout(), false);
       if (!started.isOk()) return started.status().withContext("starting the rendezvous (" + env.source + ")");
     }
     return initComm(comm, env.root, env.nranks, env.rank);

@@ -2,6 +2,10 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -53,9 +57,12 @@ struct Arrival {
 
 class Root {
  public:
-  Root(Socket listener, Secret secret, double timeoutSec)
-      : listener_(std::move(listener)), secret_(secret), deadline_(Deadline::after(timeoutSec)),
-        timeoutSec_(timeoutSec) {}
+  // fromFirstArrival: the clock starts when the first rank arrives (an id may be made well
+  // before init is called); an id nobody uses is given up after an hour.
+  Root(Socket listener, Secret secret, double timeoutSec, bool fromFirstArrival)
+      : listener_(std::move(listener)), secret_(secret),
+        deadline_(Deadline::after(fromFirstArrival ? std::max(3600.0, timeoutSec) : timeoutSec)),
+        timeoutSec_(timeoutSec), fromFirstArrival_(fromFirstArrival) {}
 
   void run() {
     int arrived = 0;
@@ -65,6 +72,7 @@ class Root {
       if (!conn.isOk()) {
         if (conn.status().code() == Code::kTimeout) return fail(arrived);
         TORC_WARN("bootstrap root: %s", conn.status().toString().c_str());
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // e.g. out of descriptors
         continue;
       }
       if (admit(std::move(conn).value(), peer)) ++arrived;
@@ -86,7 +94,8 @@ class Root {
  private:
   // Reads and checks one hello; returns whether it added a rank.
   bool admit(Socket conn, const SockAddr& peer) {
-    Deadline d = Deadline::after(std::min(5.0, timeoutSec_));
+    // A rank sends its hello at once; a silent stranger must not hold up the others for long.
+    Deadline d = Deadline::after(std::min({1.0, timeoutSec_, deadline_.remainingMs() / 1000.0}));
     Hello h{};
     Status st = conn.recvAll(&h, sizeof(h), d);
     const std::string who = peer.toString();
@@ -111,6 +120,7 @@ class Root {
     if (nranks_ < 0) {
       nranks_ = h.nranks;
       arrivals_.resize(static_cast<size_t>(nranks_));
+      if (fromFirstArrival_) deadline_ = Deadline::after(timeoutSec_);
     }
     Arrival& a = arrivals_[static_cast<size_t>(h.rank)];
     if (a.present) {
@@ -152,6 +162,7 @@ class Root {
   Secret secret_;
   Deadline deadline_;
   double timeoutSec_;
+  bool fromFirstArrival_;
   int nranks_ = -1;
   std::vector<Arrival> arrivals_;
 };
@@ -163,8 +174,20 @@ Secret randomSecret() {
   size_t got = 0;
   while (got < s.size()) {
     ssize_t n = getrandom(s.data() + got, s.size() - got, 0);
-    if (n > 0) got += static_cast<size_t>(n);
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+    } else if (n < 0 && errno != EINTR) {
+      break;  // no getrandom (old kernel, seccomp): fall back to /dev/urandom
+    }
   }
+  if (got < s.size()) {
+    FILE* f = fopen("/dev/urandom", "rb");
+    if (f != nullptr) {
+      got += fread(s.data() + got, 1, s.size() - got, f);
+      fclose(f);
+    }
+  }
+  if (got < s.size()) TORC_WARN("bootstrap: no source of randomness; the rendezvous secret is weak");
   return s;
 }
 
@@ -227,11 +250,12 @@ Result<RootInfo> unpackUniqueId(const torcUniqueId& id) {
   return info;
 }
 
-Result<SockAddr> startRoot(const SockAddr& bind, SockAddr advertise, const Secret& secret, double timeoutSec) {
+Result<SockAddr> startRoot(const SockAddr& bind, SockAddr advertise, const Secret& secret, double timeoutSec,
+                           bool fromFirstArrival) {
   SockAddr bound = bind;
   TORC_ASSIGN_OR_RETURN(Socket listener, Socket::listen(&bound));
   advertise.setPort(bound.port());
-  auto root = std::make_shared<Root>(std::move(listener), secret, timeoutSec);
+  auto root = std::make_shared<Root>(std::move(listener), secret, timeoutSec, fromFirstArrival);
   // Detached: the root ends on its own when everyone has met or the deadline passes, so a
   // process that made an id and exited early leaves nothing behind but the closed socket.
   std::thread([root] { root->run(); }).detach();
@@ -265,6 +289,7 @@ Result<std::vector<Blob>> rendezvous(const RootInfo& root, int rank, int nranks,
                     rank, nranks, where.c_str(), timeoutSec);
     return st.withContext("bootstrap: waiting for the root at " + where);
   }
+  if (hdr[1] > (64u << 20)) return errorf(Code::kRemoteError, "bootstrap: the root sent a %u-byte reply", hdr[1]);
   std::string payload(hdr[1], '\0');
   TORC_RETURN_IF_ERROR(s.recvAll(payload.data(), payload.size(), d).withContext("bootstrap: reading the table"));
   if (hdr[0] != 0) {

@@ -37,9 +37,11 @@ void packUniqueId(const RootInfo& info, torcUniqueId* id);
 Result<RootInfo> unpackUniqueId(const torcUniqueId& id);
 
 // Starts a root listening on `bind` (port 0: any). `advertise` is the address ranks should
-// connect to (its port is replaced by the bound one). The root gives up `timeoutSec` after
-// it starts. Returns the address to put in the id.
-Result<SockAddr> startRoot(const SockAddr& bind, SockAddr advertise, const Secret& secret, double timeoutSec);
+// connect to (its port is replaced by the bound one). The root gives up `timeoutSec` after it
+// starts, or after the first rank arrives if fromFirstArrival. Returns the address to put in
+// the id.
+Result<SockAddr> startRoot(const SockAddr& bind, SockAddr advertise, const Secret& secret, double timeoutSec,
+                           bool fromFirstArrival);
 
 // One rank's side: connect to the root, present the secret, send our blob, receive everyone's.
 Result<std::vector<Blob>> rendezvous(const RootInfo& root, int rank, int nranks, const Blob& mine,

@@ -1,10 +1,12 @@
 #include "src/core/comm.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -70,10 +72,9 @@ Result<std::unique_ptr<Comm>> Comm::create(const RootInfo& root, int nranks, int
 }
 
 Status Comm::init(const RootInfo& root) {
-  timeoutSec_ = torcParamTimeout();
-  if (timeoutSec_ <= 0) timeoutSec_ = 300;
-  chunkBytes_ = static_cast<size_t>(std::max<int64_t>(torcParamChunkBytes(), 64));
-  scratchSlots_ = static_cast<int>(std::max<int64_t>(torcParamScratchSlots(), 1));
+  timeoutSec_ = effectiveTimeout();
+  chunkBytes_ = static_cast<size_t>(std::clamp<int64_t>(torcParamChunkBytes(), 64, int64_t{1} << 30));
+  scratchSlots_ = static_cast<int>(std::clamp<int64_t>(torcParamScratchSlots(), 1, 64));
 
   transport::TransportOptions opts;
   opts.rank = rank_;
@@ -84,22 +85,29 @@ Status Comm::init(const RootInfo& root) {
   me.nodeId = nodeId_ = topology::localNodeId();
   me.host = topology::localHostName();
   me.pid = static_cast<int>(getpid());
+  // A pid means something only inside its pid namespace (containers may share a network).
+  struct stat ns {};
+  me.pidNs = pidNs_ = stat("/proc/self/ns/pid", &ns) == 0 ? static_cast<uint64_t>(ns.st_ino) : 0;
   me.address = transport_->address();
   Blob blob;
   putBytes(&blob, me.nodeId.data(), me.nodeId.size());
   putBytes(&blob, me.host.data(), me.host.size());
   putU32(&blob, static_cast<uint32_t>(me.pid));
+  putU32(&blob, static_cast<uint32_t>(me.pidNs));
+  putU32(&blob, static_cast<uint32_t>(me.pidNs >> 32));
   putBytes(&blob, me.address.data(), me.address.size());
 
   TORC_ASSIGN_OR_RETURN(std::vector<Blob> table, rendezvous(root, rank_, nranks_, blob, timeoutSec_));
   peers_.resize(static_cast<size_t>(nranks_));
   for (size_t r = 0; r < table.size(); ++r) {
     Reader rd(table[r]);
-    uint32_t pid = 0;
+    uint32_t pid = 0, nsLo = 0, nsHi = 0;
     PeerInfo& p = peers_[r];
-    if (!rd.str(&p.nodeId) || !rd.str(&p.host) || !rd.u32(&pid) || !rd.bytes(&p.address))
+    if (!rd.str(&p.nodeId) || !rd.str(&p.host) || !rd.u32(&pid) || !rd.u32(&nsLo) || !rd.u32(&nsHi) ||
+        !rd.bytes(&p.address))
       return errorf(Code::kInternalError, "bootstrap: malformed entry for rank %zu", r);
     p.pid = static_cast<int>(pid);
+    p.pidNs = uint64_t{nsHi} << 32 | nsLo;
   }
 
   endpoints_.resize(static_cast<size_t>(nranks_));
@@ -108,6 +116,7 @@ Status Comm::init(const RootInfo& root) {
   ctx_.transport = transport_.get();
   ctx_.endpoints.assign(static_cast<size_t>(nranks_), nullptr);
   ctx_.peerFailure = [this](int peer) { return peerFailure(peer); };
+  ctx_.abortFlag = &aborting_;
   sendSeq_.assign(static_cast<size_t>(nranks_), 0);
   recvSeq_.assign(static_cast<size_t>(nranks_), 0);
   executor_ = std::make_unique<algos::Executor>();
@@ -146,12 +155,19 @@ Status Comm::init(const RootInfo& root) {
   return run(b, nullptr, nullptr, kernels::DType::kUint8, kernels::RedOp::kSum);
 }
 
+double effectiveTimeout() {
+  double t = torcParamTimeout();
+  if (!(t > 0)) return 300;
+  return std::min(t, 1e7);  // deadlines are steady_clock durations: keep them far from overflow
+}
+
 Comm::~Comm() {
   // Transport first: it may still own requests that point into the executor.
+  for (auto& ep : endpoints_)
+    if (ep) ep->close(aborting_.load());
   endpoints_.clear();
   transport_.reset();
-  if (failed_.isOk() || executor_ == nullptr) executor_.reset();
-  else (void)executor_.release();  // a cancelled request may never have been retired; leak rather than risk it
+  executor_.reset();  // no callback can reach its requests once the worker is gone
   if (scratch_) munmap(scratch_, scratchBytes_);
 }
 
@@ -198,11 +214,11 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
     ea.tagBase = algos::makeTagBase(false, 0, collSeq_++);
   }
   if (plan->size() == 0) return Status::ok();
+  std::lock_guard<std::mutex> running(runMu_);
   Status st = executor_->run(*plan, ea, ctx_, timeoutSec_);
-  if (!st.isOk() && (st.code() == Code::kRemoteError || st.code() == Code::kTimeout ||
-                     st.code() == Code::kInternalError)) {
-    setFailed(st);
-  }
+  // Any failure once transfers were posted leaves the ranks out of step (and possibly a
+  // transfer still using the buffers): the communicator cannot be trusted again.
+  if (!st.isOk()) setFailed(st);
   return st;
 }
 
@@ -211,7 +227,7 @@ std::string Comm::peerFailure(int peer) const {
   if (!why.empty()) return why;
   // Peers on this node use shared memory, which reports no failures: check the process.
   const PeerInfo& p = peers_[static_cast<size_t>(peer)];
-  if (p.nodeId == nodeId_ && p.pid > 0 && kill(p.pid, 0) != 0 && errno == ESRCH)
+  if (p.nodeId == nodeId_ && p.pidNs == pidNs_ && p.pid > 0 && kill(p.pid, 0) != 0 && errno == ESRCH)
     return "process " + std::to_string(p.pid) + " on " + p.host + " has exited";
   return {};
 }
@@ -228,6 +244,10 @@ void Comm::setFailed(const Status& s) {
 
 void Comm::abort() {
   setFailed(Status(Code::kInvalidUsage, "the communicator was aborted"));
+  aborting_.store(true);
+  // An operation running on another thread sees the flag within milliseconds and returns;
+  // only then may the caller free the communicator.
+  std::lock_guard<std::mutex> wait(runMu_);
 }
 
 }  // namespace torc::core

@@ -23,8 +23,12 @@ struct PeerInfo {
   std::string nodeId;
   std::string host;
   int pid = 0;
+  uint64_t pidNs = 0;  // inode of the pid namespace the pid belongs to
   std::vector<uint8_t> address;
 };
+
+// TORC_TIMEOUT, made usable: positive and bounded.
+double effectiveTimeout();
 
 class Comm {
  public:
@@ -61,6 +65,9 @@ class Comm {
   size_t chunkBytes_ = 0;
   int scratchSlots_ = 0;
   std::string nodeId_;
+  uint64_t pidNs_ = 0;
+  std::atomic<bool> aborting_{false};
+  std::mutex runMu_;  // held while an operation runs, so abort can wait for it
   std::vector<PeerInfo> peers_;
   std::unique_ptr<transport::Transport> transport_;
   std::vector<std::unique_ptr<transport::Endpoint>> endpoints_;

@@ -1,5 +1,7 @@
 #include "src/core/launch_env.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -64,7 +66,10 @@ Result<LaunchEnv> readLaunchEnv() {
     jobId = envStr("TORCHELASTIC_RUN_ID");
   } else if (envInt("OMPI_COMM_WORLD_RANK", &e.rank) && envInt("OMPI_COMM_WORLD_SIZE", &e.nranks)) {
     e.source = "Open MPI";
-    jobId = envStr("OMPI_MCA_ess_base_jobid") + envStr("OMPI_MCA_orte_ess_jobid");
+    // The job id where Open MPI sets it, the PMIx namespace where it does not, and the parent
+    // (the node's daemon, shared by this job's local ranks) so two jobs never mix.
+    jobId = envStr("OMPI_MCA_ess_base_jobid") + envStr("OMPI_MCA_orte_ess_jobid") + envStr("PMIX_NAMESPACE") + "/" +
+            std::to_string(getppid());
     int localSize = -1;
     if (rootAddr.empty() && envStr("MASTER_ADDR").empty() && envInt("OMPI_COMM_WORLD_LOCAL_SIZE", &localSize) &&
         localSize == e.nranks)

@@ -82,6 +82,8 @@ class Endpoint {
   virtual Status postSend(const void* buf, size_t len, Tag tag, Request* req) = 0;
   // Starts receiving up to len bytes of the message with this tag from this peer.
   virtual Status postRecv(void* buf, size_t len, Tag tag, Request* req) = 0;
+  // Disconnects (bounded in time). abortive: do not wait for the peer to take buffered data.
+  virtual void close(bool abortive) { (void)abortive; }
 
  protected:
   explicit Endpoint(int peer) : peer_(peer) {}

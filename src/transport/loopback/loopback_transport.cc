@@ -59,7 +59,7 @@ std::unique_ptr<Transport> Fabric::makeTransport(int rank) { return std::make_un
 
 void Fabric::deliver(const Pending& s, const Pending& r) {
   if (s.len > r.len) {
-    Status err = errorf(Code::kInternalError, "message of %zu bytes into a %zu-byte receive", s.len, r.len);
+    Status err = errorf(Code::kInvalidUsage, "message of %zu bytes into a %zu-byte receive", s.len, r.len);
     s.req->fail(err);
     r.req->fail(err);
     return;
@@ -73,7 +73,8 @@ Status Fabric::send(int dst, const void* buf, size_t len, Tag tag, Request* req)
   std::lock_guard<std::mutex> lock(mu_);
   Queue& q = queues_[static_cast<size_t>(dst)];
   Pending s{const_cast<void*>(buf), len, req};
-  auto it = q.recvs.find(tag);
+  auto it = q.recvs.lower_bound(tag);  // the earliest posted of equal tags
+  if (it != q.recvs.end() && it->first != tag) it = q.recvs.end();
   if (it == q.recvs.end()) {
     q.sends.emplace(tag, s);
     return Status::ok();
@@ -88,7 +89,8 @@ Status Fabric::recv(int self, void* buf, size_t len, Tag tag, Request* req) {
   std::lock_guard<std::mutex> lock(mu_);
   Queue& q = queues_[static_cast<size_t>(self)];
   Pending r{buf, len, req};
-  auto it = q.sends.find(tag);
+  auto it = q.sends.lower_bound(tag);
+  if (it != q.sends.end() && it->first != tag) it = q.sends.end();
   if (it == q.sends.end()) {
     q.recvs.emplace(tag, r);
     return Status::ok();
@@ -101,18 +103,15 @@ Status Fabric::recv(int self, void* buf, size_t len, Tag tag, Request* req) {
 
 void Fabric::cancel(int self, Request* req) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& q : queues_) {
-    for (auto* m : {&q.recvs, &q.sends}) {
-      for (auto it = m->begin(); it != m->end(); ++it) {
-        if (it->second.req == req) {
-          req->fail(Status(Code::kRemoteError, "cancelled"));
-          m->erase(it);
-          return;
-        }
-      }
+  // Like UCX, only a receive that has not matched can be cancelled; a send stays pending.
+  auto& recvs = queues_[static_cast<size_t>(self)].recvs;
+  for (auto it = recvs.begin(); it != recvs.end(); ++it) {
+    if (it->second.req == req) {
+      req->fail(Status(Code::kRemoteError, "cancelled"));
+      recvs.erase(it);
+      return;
     }
   }
-  (void)self;
 }
 
 size_t Fabric::unmatched() const {

@@ -20,7 +20,10 @@ class Fabric {
   // Messages sent and not yet received, and receives not yet matched: both 0 after a
   // well-formed set of plans has run.
   size_t unmatched() const;
-  uint64_t bytesMoved() const { return bytesMoved_; }
+  uint64_t bytesMoved() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bytesMoved_;
+  }
 
  private:
   friend class LoopbackEndpoint;

@@ -63,6 +63,9 @@ void recvDone(void* request, ucs_status_t status, const ucp_tag_recv_info_t* inf
   req->impl_ = nullptr;
   if (status == UCS_OK) {
     req->complete(info->length);
+  } else if (status == UCS_ERR_MESSAGE_TRUNCATED) {
+    req->fail(errorf(Code::kInvalidUsage,
+                     "rank %d sent more bytes than expected (do all ranks pass the same count and type?)", req->peer_));
   } else if (status == UCS_ERR_CANCELED) {
     req->fail(errorf(Code::kRemoteError, "receive from rank %d cancelled", req->peer_));
   } else {
@@ -73,9 +76,9 @@ void recvDone(void* request, ucs_status_t status, const ucp_tag_recv_info_t* inf
 
 class UcxEndpoint : public Endpoint {
  public:
-  UcxEndpoint(int peer, ucp_worker_h worker, ucp_ep_h ep, std::unique_ptr<ErrArg> arg)
-      : Endpoint(peer), worker_(worker), ep_(ep), arg_(std::move(arg)) {}
-  ~UcxEndpoint() override { close(); }
+  UcxEndpoint(int peer, ucp_worker_h worker, ucp_ep_h ep, bool peerErrMode, std::vector<void*>* closing)
+      : Endpoint(peer), worker_(worker), ep_(ep), peerErrMode_(peerErrMode), closing_(closing) {}
+  ~UcxEndpoint() override { close(false); }
 
   Status postSend(const void* buf, size_t len, Tag tag, Request* req) override {
     req->begin();
@@ -119,27 +122,24 @@ class UcxEndpoint : public Endpoint {
     return Status::ok();
   }
 
-  // Closes without waiting for the peer: by the time a communicator is destroyed its
-  // collectives have completed, and a dead peer must not hold us up.
-  void close() {
+  // A normal close flushes, so data UCX still buffers reaches a peer that is finishing its last
+  // operation. An abortive close does not wait for the peer; UCX allows forcing it only on
+  // endpoints with peer-error handling, so the others get a short flush instead.
+  void close(bool abortive) override {
     if (ep_ == nullptr) return;
     ucp_request_param_t p{};
     p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-    p.flags = UCP_EP_CLOSE_FLAG_FORCE;
+    p.flags = abortive && peerErrMode_ ? UCP_EP_CLOSE_FLAG_FORCE : 0;
     ucs_status_ptr_t sp = ucp_ep_close_nbx(ep_, &p);
-    if (UCS_PTR_IS_PTR(sp)) {
-      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-      while (ucp_request_check_status(sp) == UCS_INPROGRESS && std::chrono::steady_clock::now() < until)
-        ucp_worker_progress(worker_);
-      if (ucp_request_check_status(sp) != UCS_INPROGRESS) ucp_request_free(sp);
-    }
+    if (UCS_PTR_IS_PTR(sp)) closing_->push_back(sp);  // the transport waits for all closes at once
     ep_ = nullptr;
   }
 
  private:
   ucp_worker_h worker_;
   ucp_ep_h ep_;
-  std::unique_ptr<ErrArg> arg_;
+  bool peerErrMode_;
+  std::vector<void*>* closing_;
 };
 
 class UcxTransport : public Transport {
@@ -151,6 +151,17 @@ class UcxTransport : public Transport {
   }
 
   ~UcxTransport() override {
+    // Endpoints closed by now; give their flushes one shared second (a peer that is busy or
+    // gone must not hold destroy up), then release the requests either way: UCX frees a
+    // released request when it completes, and refuses to destroy a worker with unreleased ones.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    for (;;) {
+      bool pending = false;
+      for (void* r : closing_) pending |= ucp_request_check_status(r) == UCS_INPROGRESS;
+      if (!pending || std::chrono::steady_clock::now() > until) break;
+      ucp_worker_progress(worker_);
+    }
+    for (void* r : closing_) ucp_request_free(r);
     if (worker_) ucp_worker_destroy(worker_);
     if (context_) ucp_cleanup(context_);
   }
@@ -160,7 +171,10 @@ class UcxTransport : public Transport {
 
   Status connect(int peer, const std::vector<uint8_t>& address, bool sameNode,
                  std::unique_ptr<Endpoint>* ep) override {
-    auto arg = std::make_unique<ErrArg>(ErrArg{this, peer});
+    // The error handler's argument lives as long as the transport: an endpoint whose close
+    // did not finish may still report through it.
+    errArgs_.push_back(std::make_unique<ErrArg>(ErrArg{this, peer}));
+    ErrArg* arg = errArgs_.back().get();
     ucp_ep_params_t p{};
     p.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
                    UCP_EP_PARAM_FIELD_ERR_HANDLER;
@@ -170,11 +184,11 @@ class UcxTransport : public Transport {
     // the communicator instead (process liveness); remote peers get it, as TCP supports it.
     p.err_mode = sameNode ? UCP_ERR_HANDLING_MODE_NONE : UCP_ERR_HANDLING_MODE_PEER;
     p.err_handler.cb = &UcxTransport::onEpError;
-    p.err_handler.arg = arg.get();
+    p.err_handler.arg = arg;
     ucp_ep_h h = nullptr;
     ucs_status_t st = ucp_ep_create(worker_, &p, &h);
     if (st != UCS_OK) return errorf(Code::kRemoteError, "ucp_ep_create to rank %d: %s", peer, ucs_status_string(st));
-    *ep = std::make_unique<UcxEndpoint>(peer, worker_, h, std::move(arg));
+    *ep = std::make_unique<UcxEndpoint>(peer, worker_, h, !sameNode, &closing_);
     return Status::ok();
   }
 
@@ -275,6 +289,8 @@ class UcxTransport : public Transport {
   std::vector<uint8_t> address_;
   mutable std::mutex mu_;
   std::map<int, std::string> failures_;
+  std::vector<std::unique_ptr<ErrArg>> errArgs_;
+  std::vector<void*> closing_;  // endpoint-close requests in flight
 };
 
 }  // namespace
