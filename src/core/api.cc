@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstring>
 #include <string>
+#include <chrono>
 #include <thread>
 
 #include "include/torc.h"
@@ -39,8 +40,24 @@ torcResult_t finish(torcComm_t comm, const char* fn, const Status& s) {
   return static_cast<torcResult_t>(s.code());
 }
 
+// Counts the calls running inside a handle, so that torcCommAbort from another thread frees
+// it only after they have left.
+class ActiveCall {
+ public:
+  explicit ActiveCall(torcComm_t c) : c_(c) {
+    if (c_) c_->activeCalls.fetch_add(1);
+  }
+  ~ActiveCall() {
+    if (c_) c_->activeCalls.fetch_sub(1);
+  }
+
+ private:
+  torcComm_t c_;
+};
+
 template <typename F>
 torcResult_t guard(torcComm_t comm, const char* fn, F&& body) {
+  ActiveCall active(comm);
   try {
     if (comm != nullptr && comm->comm) setLogRank(comm->comm->rank());
     return finish(comm, fn, body());
@@ -246,7 +263,8 @@ torcResult_t torcCommDestroy(torcComm_t comm) {
 torcResult_t torcCommAbort(torcComm_t comm) {
   if (comm == nullptr) return torcSuccess;
   return guard(nullptr, "torcCommAbort", [&] {
-    if (comm->comm) comm->comm->abort();
+    if (comm->comm) comm->comm->abort();  // a call blocked in another thread returns promptly
+    while (comm->activeCalls.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     delete comm;
     return Status::ok();
   });

@@ -87,4 +87,5 @@ class Comm {
 // The C handle is the communicator itself.
 struct torcComm {
   std::unique_ptr<torc::core::Comm> comm;
+  std::atomic<int> activeCalls{0};  // API calls inside this handle (torcCommAbort waits for them)
 };

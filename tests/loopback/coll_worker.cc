@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -341,6 +343,31 @@ int main(int argc, char** argv) {
     fprintf(stdout, "async %d\n", async);
     torcCommAbort(gComm);
     return r == torcSuccess ? 1 : 0;
+  }
+
+  if (suite == "hang") {
+    // Rank 1 never sends: rank 0's receive must time out (TORC_TIMEOUT) and name rank 1.
+    // Rank 2, if present, aborts its communicator from another thread while blocked.
+    int x = 0;
+    torcResult_t r = torcSuccess;
+    if (gRank == 0) {
+      r = torcRecv(&x, 1, torcInt32, 1, gComm, nullptr);
+      printf("result %d %s\nmessage %s\n", r, torcGetErrorString(r), torcGetLastError(gComm));
+    } else if (gRank == 2) {
+      std::thread killer([] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        torcCommAbort(gComm);
+      });
+      r = torcRecv(&x, 1, torcInt32, 1, gComm, nullptr);
+      killer.join();
+      printf("result %d %s\n", r, torcGetErrorString(r));
+      return r == torcSuccess ? 1 : 0;
+    } else {
+      sleep(5);  // longer than the others' TORC_TIMEOUT
+      return 0;
+    }
+    torcCommAbort(gComm);
+    return r == torcTimeout ? 0 : 1;
   }
 
   if (suite == "allreduce" || suite == "all") suiteAllReduce(big);

@@ -73,6 +73,21 @@ TEST(Failures, DeadPeerGivesAnErrorWithinTheTimeout) {
   EXPECT_LT(secs, 8 + 10) << "survivors took longer than TORC_TIMEOUT to fail";
 }
 
+TEST(Failures, SilentPeerTimesOutAndAbortUnblocksAnotherThread) {
+  JobOptions o;
+  o.env["TORC_TIMEOUT"] = "2";
+  o.deadlineSec = 25;
+  auto start = std::chrono::steady_clock::now();
+  auto res = runJob(worker(), {"hang"}, 3, o);
+  EXPECT_EQ(res[0].exitCode, 0) << describe(res);
+  EXPECT_NE(res[0].out.find("result 8 timeout"), std::string::npos) << describe(res);
+  EXPECT_NE(res[0].out.find("waiting for rank 1"), std::string::npos) << describe(res);
+  EXPECT_EQ(res[2].exitCode, 0) << describe(res);
+  EXPECT_NE(res[2].out.find("result 5 invalid usage"), std::string::npos) << describe(res);
+  for (auto& r : res) EXPECT_FALSE(r.timedOut) << describe(res);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 15);
+}
+
 TEST(Failures, WrongSecretIsDroppedAndTheRendezvousGoesOn) {
   JobOptions o;
   o.env["TORC_DEBUG"] = "WARN";
