@@ -109,7 +109,8 @@ TORC_API const char* torcGetLastError(torcComm_t comm);
  * the address chosen by TORC_SOCKET_IFNAME (default: the first non-loopback IPv4 interface,
  * else loopback) and packs it with a fresh random secret. Hand the id to every rank (MPI_Bcast,
  * a file, ...) and call torcCommInitRank with it. Connections that do not present the secret
- * are dropped and logged.
+ * are dropped and logged. All ranks must arrive within TORC_TIMEOUT of the first (an id no rank
+ * uses is given up after an hour).
  */
 TORC_API torcResult_t torcGetUniqueId(torcUniqueId* uniqueId);
 
@@ -142,7 +143,11 @@ TORC_API torcResult_t torcCommInitFromEnv(torcComm_t* comm);
 /** Frees the communicator after its operations completed. comm may be NULL. */
 TORC_API torcResult_t torcCommDestroy(torcComm_t comm);
 
-/** Frees the communicator without waiting for peers; operations in flight are cancelled. */
+/**
+ * Frees the communicator without waiting for peers. May be called from another thread while an
+ * operation on `comm` is blocked (a dead or stuck peer): that operation returns
+ * torcInvalidUsage within milliseconds, and the handle must not be used after either returns.
+ */
 TORC_API torcResult_t torcCommAbort(torcComm_t comm);
 
 TORC_API torcResult_t torcCommCount(const torcComm_t comm, int* count);
@@ -157,8 +162,10 @@ TORC_API torcResult_t torcCommGetAsyncError(torcComm_t comm, torcResult_t* async
 /* ---------------------------------------------------------------- collectives
  * Argument order and semantics are NCCL's. sendbuff == recvbuff (or, for all-gather,
  * sendbuff == recvbuff + rank*sendcount; for reduce-scatter, recvbuff == sendbuff +
- * rank*recvcount) is the in-place form. count 0 is valid and does nothing but still
- * synchronises nothing (it returns at once on every rank).
+ * rank*recvcount) is the in-place form; other overlaps are rejected. count 0 is valid and
+ * returns at once, with no communication. All ranks must call collectives in the same order
+ * with the same count, type, op and root; a mismatch is reported (torcInvalidUsage) where it is
+ * detected, else it ends in torcTimeout, and either way it breaks the communicator.
  */
 
 /** recvbuff[i] = op over ranks of sendbuff[i], for i < count, on every rank. */
