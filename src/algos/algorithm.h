@@ -27,6 +27,10 @@ struct CollArgs {
   int peer = -1;          // send, recv
   size_t chunkBytes = 512 << 10;  // pipelining granularity
   int scratchSlots = 4;           // chunk-sized receive buffers in flight
+  // Direct algorithms (one node, peers' memory readable): usable, from what size, in what chunks.
+  bool directOk = false;
+  size_t directMinBytes = 32 << 10;
+  size_t directChunkBytes = 256 << 10;
 };
 
 // Chunk size in elements for a buffer of `count` elements: a scratch slot's worth (at least one
@@ -44,6 +48,7 @@ Plan chainReduce(const CollArgs& a);
 Plan p2pSend(const CollArgs& a);
 Plan p2pRecv(const CollArgs& a);
 Plan disseminationBarrier(const CollArgs& a);
+Plan directAllReduce(const CollArgs& a);
 
 // Picks the algorithm (TORC_ALGO, else the default for the collective) and builds its plan.
 Result<Plan> buildPlan(const CollArgs& a);
@@ -54,7 +59,7 @@ class PlanCache {
   Result<const Plan*> get(const CollArgs& a);
 
  private:
-  using Key = std::tuple<int, size_t, size_t, int, int, size_t, int>;
+  using Key = std::tuple<int, size_t, size_t, int, int, size_t, int, bool>;
   std::map<Key, std::unique_ptr<Plan>> plans_;
 };
 

@@ -30,8 +30,17 @@ char* Executor::addr(const Ref& r) const {
     case BufId::kInput: return const_cast<char*>(static_cast<const char*>(args_.input)) + off;
     case BufId::kOutput: return static_cast<char*>(args_.output) + off;
     case BufId::kScratch: return static_cast<char*>(args_.scratch) + off;
+    case BufId::kAddrSelf: return reinterpret_cast<char*>(addrSelf_) + off;
+    case BufId::kAddrTable: return reinterpret_cast<char*>(addrTable_.data()) + off;
+    case BufId::kPeerInput:
+    case BufId::kPeerOutput: break;  // remote: see remoteAddr()
   }
   return nullptr;
+}
+
+uint64_t Executor::remoteAddr(const Ref& r, int peer) const {
+  uint64_t base = addrTable_[2 * static_cast<size_t>(peer) + (r.buf == BufId::kPeerOutput ? 1 : 0)];
+  return base + r.off * elemSize_;
 }
 
 Status Executor::start(const Plan& plan, const ExecArgs& args, const ExecContext& ctx) {
@@ -50,6 +59,9 @@ Status Executor::start(const Plan& plan, const ExecArgs& args, const ExecContext
     reqCapacity_ = n;
   }
   pendingDeps_.resize(n);
+  addrSelf_[0] = reinterpret_cast<uint64_t>(args.input);
+  addrSelf_[1] = reinterpret_cast<uint64_t>(args.output);
+  addrTable_.assign(2 * static_cast<size_t>(ctx.nranks), 0);
   ready_.clear();
   readyHead_ = 0;
   inflight_.clear();
@@ -96,6 +108,17 @@ Status Executor::startStep(uint32_t i) {
       break;
     case OpKind::kFinalize:
       if (args_.op == kernels::RedOp::kAvg) kernels::finalizeAvg(args_.dtype, addr(s.dst), s.count, ctx_->nranks);
+      break;
+    case OpKind::kReadReduce:
+      if (ctx_->direct == nullptr) return Status(Code::kInternalError, "a direct plan without direct access");
+      TORC_RETURN_IF_ERROR(ctx_->direct->read(s.peer, addr(s.src), remoteAddr(s.a, s.peer), bytes));
+      kernels::reduce(args_.dtype, args_.op, addr(s.dst), addr(s.b), addr(s.src), s.count);
+      break;
+    case OpKind::kWrite:
+      if (ctx_->direct == nullptr) return Status(Code::kInternalError, "a direct plan without direct access");
+      TORC_RETURN_IF_ERROR(ctx_->direct->write(s.peer, addr(s.src), remoteAddr(s.dst, s.peer), bytes));
+      break;
+    case OpKind::kNop:
       break;
   }
   markDone(i);

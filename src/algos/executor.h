@@ -26,6 +26,8 @@ struct ExecContext {
   std::vector<transport::Endpoint*> endpoints;  // by rank; nullptr for self
   // Why a peer is known to have failed ("" while it is not); defaults to the transport's view.
   std::function<std::string(int)> peerFailure;
+  // One-sided access to same-node peers' memory (nullptr where unavailable).
+  transport::DirectAccess* direct = nullptr;
   // Set by torcCommAbort from another thread: the running operation gives up.
   const std::atomic<bool>* abortFlag = nullptr;
   // Microseconds to poll without yielding when nothing moves (0 when ranks outnumber cores).
@@ -74,6 +76,7 @@ class Executor {
   Status finishStep(uint32_t i);
   void markDone(uint32_t i);
   char* addr(const Ref& r) const;
+  uint64_t remoteAddr(const Ref& r, int peer) const;
 
   const Plan* plan_ = nullptr;
   ExecArgs args_;
@@ -87,6 +90,8 @@ class Executor {
   std::vector<uint32_t> inflight_;
   size_t done_ = 0;
   bool poisoned_ = false;
+  mutable uint64_t addrSelf_[2] = {0, 0};  // this rank's input and output, for direct algorithms
+  mutable std::vector<uint64_t> addrTable_;  // every rank's {input, output}
 };
 
 }  // namespace torc::algos

@@ -53,12 +53,15 @@ static const char* kindName(OpKind k) {
     case OpKind::kReduce: return "reduce";
     case OpKind::kCopy: return "copy";
     case OpKind::kFinalize: return "finalize";
+    case OpKind::kReadReduce: return "readreduce";
+    case OpKind::kWrite: return "write";
+    case OpKind::kNop: return "join";
   }
   return "?";
 }
 
 static std::string refText(const Ref& r) {
-  static const char* kBuf[] = {"in", "out", "tmp"};
+  static const char* kBuf[] = {"in", "out", "tmp", "addr", "addrs", "peer.in", "peer.out"};
   return std::string(kBuf[static_cast<int>(r.buf)]) + "[" + std::to_string(r.off) + "]";
 }
 
@@ -75,6 +78,11 @@ std::string Plan::toString() const {
       case OpKind::kReduce: refs = refText(s.dst) + " = " + refText(s.a) + " op " + refText(s.src); break;
       case OpKind::kCopy: refs = refText(s.dst) + " = " + refText(s.src); break;
       case OpKind::kFinalize: refs = refText(s.dst); break;
+      case OpKind::kReadReduce:
+        refs = refText(s.a) + " -> " + refText(s.src) + ", " + refText(s.dst) + " = " + refText(s.b) + " op it";
+        break;
+      case OpKind::kWrite: refs = refText(s.dst) + " = " + refText(s.src); break;
+      case OpKind::kNop: break;
     }
     snprintf(line, sizeof(line), "%4zu %-10s peer %-3d n %-8zu msg %-4u %s", i, kindName(s.kind), s.peer, s.count,
              s.msgIndex, refs.c_str());

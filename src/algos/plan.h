@@ -15,7 +15,15 @@
 
 namespace torc::algos {
 
-enum class BufId : uint8_t { kInput, kOutput, kScratch };
+enum class BufId : uint8_t {
+  kInput,
+  kOutput,
+  kScratch,
+  kAddrSelf,    // this rank's {input, output} addresses (2 x 8 bytes), for direct algorithms
+  kAddrTable,   // every rank's {input, output} addresses, received from them, indexed by rank
+  kPeerInput,   // the input buffer of the step's peer (direct access)
+  kPeerOutput,  // the output buffer of the step's peer (direct access)
+};
 
 struct Ref {
   BufId buf = BufId::kInput;
@@ -29,6 +37,9 @@ enum class OpKind : uint8_t {
   kReduce,      // dst = a op src
   kCopy,        // dst = src (skipped when they are the same memory)
   kFinalize,    // dst /= nranks, the last step of an average (no-op for other ops)
+  kReadReduce,  // read `count` elements of peer memory `a` into src (scratch), then dst = b op src
+  kWrite,       // write `count` elements at src into dst (peer memory)
+  kNop,         // completes when its dependencies have (joins)
 };
 
 struct Step {
@@ -36,6 +47,7 @@ struct Step {
   int peer = -1;
   size_t count = 0;
   Ref src, a, dst;
+  Ref b;  // kReadReduce: the left operand (a is the peer memory read)
   uint32_t msgIndex = 0;  // set by finalize(): k-th message to/from `peer`
 };
 

@@ -7,7 +7,9 @@
 #include "src/base/log.h"
 #include "src/base/param.h"
 
-TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring", "all-reduce/all-gather/reduce-scatter algorithm");
+TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct",
+                  "all-reduce algorithm: ring, direct (one node, reads peers' memory), auto (direct from "
+                  "TORC_DIRECT_MIN_BYTES when possible)");
 
 namespace torc::algos {
 
@@ -29,10 +31,15 @@ static Result<Plan> build(const CollArgs& a) {
   if (a.nranks < 1 || a.rank < 0 || a.rank >= a.nranks || a.elemSize == 0 || a.scratchSlots < 1)
     return errorf(Code::kInternalError, "bad plan arguments (rank %d of %d, element %zu bytes)", a.rank, a.nranks,
                   a.elemSize);
-  std::string algo = torcParamAlgo();  // "auto" and "ring" both mean ring today
-  (void)algo;
   switch (a.coll) {
-    case Coll::kAllReduce: return ringAllReduce(a);
+    case Coll::kAllReduce: {
+      const std::string algo = torcParamAlgo();
+      const bool big = a.count * a.elemSize >= a.directMinBytes;
+      if (a.directOk && (algo == "direct" || (algo == "auto" && big))) return directAllReduce(a);
+      if (algo == "direct" && a.rank == 0 && a.count > 0)
+        TORC_INFO(kLogTuning, "TORC_ALGO=direct needs every rank on one node with cross-memory attach; using ring");
+      return ringAllReduce(a);
+    }
     case Coll::kAllGather: return ringAllGather(a);
     case Coll::kReduceScatter: return ringReduceScatter(a);
     case Coll::kBroadcast: return chainBroadcast(a);
@@ -58,7 +65,7 @@ Result<Plan> buildPlan(const CollArgs& a) {
 }
 
 Result<const Plan*> PlanCache::get(const CollArgs& a) {
-  Key key{static_cast<int>(a.coll), a.count, a.elemSize, a.root, a.peer, a.chunkBytes, a.scratchSlots};
+  Key key{static_cast<int>(a.coll), a.count, a.elemSize, a.root, a.peer, a.chunkBytes, a.scratchSlots, a.directOk};
   auto it = plans_.find(key);
   if (it != plans_.end()) return static_cast<const Plan*>(it->second.get());
   TORC_ASSIGN_OR_RETURN(Plan plan, buildPlan(a));

@@ -9,10 +9,12 @@ Simulator::Simulator(int nranks) : nranks_(nranks), fabric_(nranks) {
   contexts_.resize(p);
   scratch_.resize(p);
   for (size_t r = 0; r < p; ++r) transports_[r] = fabric_.makeTransport(static_cast<int>(r));
+  direct_ = transport::Fabric::makeDirectAccess();
   for (size_t r = 0; r < p; ++r) {
     contexts_[r].rank = static_cast<int>(r);
     contexts_[r].nranks = nranks;
     contexts_[r].transport = transports_[r].get();
+    contexts_[r].direct = direct_.get();
     contexts_[r].endpoints.assign(p, nullptr);
     for (size_t q = 0; q < p; ++q) {
       if (q == r) continue;

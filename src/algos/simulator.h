@@ -33,6 +33,7 @@ class Simulator {
   std::vector<std::vector<std::unique_ptr<transport::Endpoint>>> endpoints_;
   std::vector<ExecContext> contexts_;
   std::vector<std::vector<char>> scratch_;
+  std::unique_ptr<transport::DirectAccess> direct_;
   uint64_t seq_ = 0;
 };
 

@@ -13,6 +13,7 @@
 #include "src/base/log.h"
 #include "src/base/param.h"
 #include "src/topology/node_id.h"
+#include "src/transport/cma/cma_access.h"
 #include "src/transport/transport.h"
 
 TORC_PARAM(Timeout, double, "TIMEOUT", 300.0,
@@ -20,10 +21,18 @@ TORC_PARAM(Timeout, double, "TIMEOUT", 300.0,
 TORC_PARAM(ChunkBytes, int64_t, "CHUNK_BYTES", 512 << 10, "bytes per pipelined chunk of ring/chain algorithms");
 TORC_PARAM(SpinUs, int64_t, "SPIN_US", -1,
            "microseconds to poll before yielding the core; -1: 50 unless this node's ranks outnumber its cores, then 0");
+TORC_PARAM(Cma, bool, "CMA", true, "let ranks of one node read and write each other's buffers (cross-memory attach)");
+TORC_PARAM(DirectMinBytes, int64_t, "DIRECT_MIN_BYTES", 32 << 10,
+           "smallest all-reduce (bytes) that uses the direct algorithm when TORC_ALGO=auto");
+TORC_PARAM(DirectChunkBytes, int64_t, "DIRECT_CHUNK_BYTES", 256 << 10,
+           "block the direct algorithm reduces at a time (keep it cache-sized)");
 TORC_PARAM(ScratchSlots, int64_t, "SCRATCH_SLOTS", 4, "chunk-sized receive buffers per communicator");
 
 namespace torc::core {
 namespace {
+
+// A known word at a known address: peers read it to prove they can reach this process's memory.
+const uint64_t kProbeWord = 0x746f72632d636d61ull;
 
 void putU32(std::vector<uint8_t>* b, uint32_t v) {
   const auto* p = reinterpret_cast<const uint8_t*>(&v);
@@ -75,6 +84,10 @@ Status Comm::init(const RootInfo& root) {
   timeoutSec_ = effectiveTimeout();
   chunkBytes_ = static_cast<size_t>(std::clamp<int64_t>(torcParamChunkBytes(), 64, int64_t{1} << 30));
   scratchSlots_ = static_cast<int>(std::clamp<int64_t>(torcParamScratchSlots(), 1, 64));
+  directMinBytes_ = static_cast<size_t>(std::max<int64_t>(torcParamDirectMinBytes(), 0));
+  // Two blocks (accumulator, incoming) must fit the scratch.
+  directChunkBytes_ = static_cast<size_t>(std::clamp<int64_t>(torcParamDirectChunkBytes(), 64,
+                                                              static_cast<int64_t>(chunkBytes_ * scratchSlots_ / 2)));
 
   transport::TransportOptions opts;
   opts.rank = rank_;
@@ -95,19 +108,23 @@ Status Comm::init(const RootInfo& root) {
   putU32(&blob, static_cast<uint32_t>(me.pid));
   putU32(&blob, static_cast<uint32_t>(me.pidNs));
   putU32(&blob, static_cast<uint32_t>(me.pidNs >> 32));
+  const uint64_t probe = reinterpret_cast<uint64_t>(&kProbeWord);
+  putU32(&blob, static_cast<uint32_t>(probe));
+  putU32(&blob, static_cast<uint32_t>(probe >> 32));
   putBytes(&blob, me.address.data(), me.address.size());
 
   TORC_ASSIGN_OR_RETURN(std::vector<Blob> table, rendezvous(root, rank_, nranks_, blob, timeoutSec_));
   peers_.resize(static_cast<size_t>(nranks_));
   for (size_t r = 0; r < table.size(); ++r) {
     Reader rd(table[r]);
-    uint32_t pid = 0, nsLo = 0, nsHi = 0;
+    uint32_t pid = 0, nsLo = 0, nsHi = 0, prLo = 0, prHi = 0;
     PeerInfo& p = peers_[r];
     if (!rd.str(&p.nodeId) || !rd.str(&p.host) || !rd.u32(&pid) || !rd.u32(&nsLo) || !rd.u32(&nsHi) ||
-        !rd.bytes(&p.address))
+        !rd.u32(&prLo) || !rd.u32(&prHi) || !rd.bytes(&p.address))
       return errorf(Code::kInternalError, "bootstrap: malformed entry for rank %zu", r);
     p.pid = static_cast<int>(pid);
     p.pidNs = uint64_t{nsHi} << 32 | nsLo;
+    p.probeAddr = uint64_t{prHi} << 32 | prLo;
   }
 
   endpoints_.resize(static_cast<size_t>(nranks_));
@@ -152,7 +169,38 @@ Status Comm::init(const RootInfo& root) {
   b.coll = algos::Coll::kBarrier;
   b.rank = rank_;
   b.nranks = nranks_;
-  return run(b, nullptr, nullptr, kernels::DType::kUint8, kernels::RedOp::kSum);
+  TORC_RETURN_IF_ERROR(run(b, nullptr, nullptr, kernels::DType::kUint8, kernels::RedOp::kSum));
+  return setUpDirectAccess();
+}
+
+// Direct algorithms need every rank on this node and able to read every other's memory.
+// Each rank probes its peers; an all-reduce (min) makes the verdict unanimous, because ranks
+// that chose different algorithms would never meet.
+Status Comm::setUpDirectAccess() {
+  if (nranks_ == 1 || !torcParamCma()) return Status::ok();
+  std::vector<int> pids(static_cast<size_t>(nranks_), 0);
+  uint8_t ok = 1;
+  for (int r = 0; r < nranks_; ++r) {
+    const PeerInfo& p = peers_[static_cast<size_t>(r)];
+    if (p.nodeId != nodeId_ || p.pidNs != pidNs_) {
+      ok = 0;
+      continue;
+    }
+    pids[static_cast<size_t>(r)] = p.pid;
+    if (r != rank_ && !transport::cmaProbe(p.pid, p.probeAddr, &kProbeWord, sizeof(kProbeWord))) ok = 0;
+  }
+  uint8_t all = 0;
+  algos::CollArgs a;
+  a.coll = algos::Coll::kAllReduce;
+  a.count = 1;
+  TORC_RETURN_IF_ERROR(run(a, &ok, &all, kernels::DType::kUint8, kernels::RedOp::kMin));
+  if (all) {
+    direct_ = transport::createCmaAccess(std::move(pids));
+    ctx_.direct = direct_.get();
+  }
+  TORC_INFO(kLogInit, "direct access to peers' memory (cross-memory attach): %s",
+            all ? "yes" : ok ? "no (another rank cannot)" : "no (peers on other nodes, or no permission)");
+  return Status::ok();
 }
 
 double effectiveTimeout() {
@@ -196,6 +244,9 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
   a.elemSize = kernels::dtypeSize(dtype);
   a.chunkBytes = chunkBytes_;
   a.scratchSlots = scratchSlots_;
+  a.directOk = direct_ != nullptr;
+  a.directMinBytes = directMinBytes_;
+  a.directChunkBytes = directChunkBytes_;
   TORC_ASSIGN_OR_RETURN(const algos::Plan* plan, plans_.get(a));
   TORC_RETURN_IF_ERROR(connectPeers(*plan));
 

@@ -24,6 +24,7 @@ struct PeerInfo {
   std::string host;
   int pid = 0;
   uint64_t pidNs = 0;  // inode of the pid namespace the pid belongs to
+  uint64_t probeAddr = 0;  // a known word in its memory (direct-access check)
   std::vector<uint8_t> address;
 };
 
@@ -58,12 +59,16 @@ class Comm {
   Status init(const RootInfo& root);
   Status connectPeers(const algos::Plan& plan);
   std::string peerFailure(int peer) const;
+  Status setUpDirectAccess();
 
   int rank_;
   int nranks_;
   double timeoutSec_ = 300;
   size_t chunkBytes_ = 0;
   int scratchSlots_ = 0;
+  size_t directMinBytes_ = 0;
+  size_t directChunkBytes_ = 0;
+  std::unique_ptr<transport::DirectAccess> direct_;
   std::string nodeId_;
   uint64_t pidNs_ = 0;
   std::atomic<bool> aborting_{false};

@@ -120,6 +120,17 @@ class Transport {
   virtual std::string peerFailure(int peer) const = 0;
 };
 
+// One-sided access to the memory of peers on this node (cross-memory attach). Reads and writes
+// are synchronous copies between this process and a peer's address space; they need no action
+// from the peer, which is what lets an algorithm reduce straight out of peers' buffers and write
+// results straight into them.
+class DirectAccess {
+ public:
+  virtual ~DirectAccess() = default;
+  virtual Status read(int peer, void* local, uint64_t remote, size_t len) = 0;
+  virtual Status write(int peer, const void* local, uint64_t remote, size_t len) = 0;
+};
+
 // The UCX transport (the in-process one for the simulator is made by a loopback Fabric).
 Result<std::unique_ptr<Transport>> createUcxTransport(const TransportOptions& opts);
 

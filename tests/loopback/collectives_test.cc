@@ -46,6 +46,19 @@ INSTANTIATE_TEST_SUITE_P(Loopback, Collectives, ::testing::ValuesIn(suiteCases()
   return std::string(info.param.suite) + "_p" + std::to_string(info.param.p);
 });
 
+// The direct (cross-memory attach) all-reduce for every size, dtype, op and layout: auto only
+// picks it from TORC_DIRECT_MIN_BYTES, so force it.
+TEST(Direct, AllReduceForcedForEverySize) {
+  for (int p : {2, 3, 4}) {
+    JobOptions o;
+    o.env["TORC_ALGO"] = "direct";
+    o.env["TORC_DIRECT_CHUNK_BYTES"] = "4096";  // many chunks, uneven last ones
+    o.deadlineSec = 600;
+    auto res = runJob(worker(), {"allreduce", kBig}, p, o);
+    for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << "p " << p << describe(res);
+  }
+}
+
 TEST(Launchers, TorchrunAndOpenMpiVariables) {
   for (Launcher l : {Launcher::kTorchrun, Launcher::kOpenMpi}) {
     JobOptions o;

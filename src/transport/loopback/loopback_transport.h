@@ -16,6 +16,8 @@ class Fabric {
   explicit Fabric(int nranks) : nranks_(nranks), queues_(static_cast<size_t>(nranks)) {}
   int nranks() const { return nranks_; }
   std::unique_ptr<Transport> makeTransport(int rank);
+  // Direct access between ranks of this process: remote addresses are plain pointers.
+  static std::unique_ptr<DirectAccess> makeDirectAccess();
 
   // Messages sent and not yet received, and receives not yet matched: both 0 after a
   // well-formed set of plans has run.
