@@ -74,12 +74,8 @@ Plan directAllReduce(const CollArgs& a) {
   std::vector<uint32_t> all(addrOf.begin(), addrOf.end());
   all.push_back(chunkDone);
   uint32_t done = plan.add(makeStep(OpKind::kNop, -1, 0), all);
-  // Dissemination barrier: after it, all outputs are complete and all inputs are free.
-  uint32_t prev = done;
-  for (int dist = 1; dist < p; dist *= 2) {
-    plan.add(makeStep(OpKind::kSend, mod(r + dist, p), 0), {prev});
-    prev = plan.add(makeStep(OpKind::kRecv, mod(r - dist, p), 0), {done});
-  }
+  // After the barrier, all outputs are complete and all inputs are free.
+  addBarrier(&plan, r, p, done);
   plan.finalize();
   return plan;
 }

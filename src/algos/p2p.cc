@@ -32,12 +32,7 @@ Plan p2pRecv(const CollArgs& a) {
 Plan disseminationBarrier(const CollArgs& a) {
   Plan plan;
   plan.name = "barrier dissemination";
-  const int p = a.nranks;
-  uint32_t last = Plan::kNone;
-  for (int dist = 1; dist < p; dist *= 2) {
-    plan.add(makeStep(OpKind::kSend, mod(a.rank + dist, p), 0), {last});
-    last = plan.add(makeStep(OpKind::kRecv, mod(a.rank - dist, p), 0));
-  }
+  addBarrier(&plan, a.rank, a.nranks, Plan::kNone);
   plan.finalize();
   return plan;
 }

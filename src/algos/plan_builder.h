@@ -60,4 +60,19 @@ inline Plan localCopy(const char* name, size_t count, bool finalize) {
   return plan;
 }
 
+// Appends a dissemination barrier that starts after `after`: in round k send to rank + 2^k and
+// receive from rank - 2^k. A round's send waits for every earlier round's receive (not only the
+// last one): that is what makes "heard from" transitive, so that after the last round every rank
+// has heard from all. Returns the last receive, or `after` when p == 1.
+inline uint32_t addBarrier(Plan* plan, int rank, int p, uint32_t after) {
+  std::vector<uint32_t> heard{after};
+  uint32_t last = after;
+  for (int dist = 1; dist < p; dist *= 2) {
+    plan->add(makeStep(OpKind::kSend, mod(rank + dist, p), 0), heard);
+    last = plan->add(makeStep(OpKind::kRecv, mod(rank - dist, p), 0), {after});
+    heard.push_back(last);
+  }
+  return last;
+}
+
 }  // namespace torc::algos

@@ -3,6 +3,8 @@
 // exactly as reviewed.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "src/algos/algorithm.h"
 
 namespace torc::algos {
@@ -67,6 +69,72 @@ TEST(PlanGolden, RingAllReduceThreeRanks) {
       "   7 send       peer 1   n 3        msg 3    out[0]  after 6\n"
       "   8 recv       peer 2   n 2        msg 3    -> out[5]  after 2\n";
   EXPECT_EQ(plan.toString(), expected);
+}
+
+// Happens-before across ranks: local dependencies plus message edges (the k-th send from r to q
+// precedes q's k-th receive from r). reaches[r][i] = the set of ranks some of whose steps
+// satisfying `from` happen before step i of rank r.
+class HappensBefore {
+ public:
+  explicit HappensBefore(const std::vector<Plan>& plans) : plans_(plans) {}
+
+  // Whether every rank, when its plan completes (all its steps), is after every other rank's
+  // steps of the given kind.
+  bool lastStepsAfterAll(OpKind kind) {
+    const size_t p = plans_.size();
+    // seen[r][i]: bitmask of ranks with a `kind` step before or at step i of rank r (p <= 64).
+    std::vector<std::vector<uint64_t>> seen(p);
+    for (size_t r = 0; r < p; ++r) seen[r].assign(plans_[r].size(), 0);
+    // Iterate to a fixed point: message edges cross ranks in both directions.
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t r = 0; r < p; ++r) {
+        std::map<int, uint32_t> recvIdx;
+        for (size_t i = 0; i < plans_[r].size(); ++i) {
+          const Step& s = plans_[r].step(i);
+          uint64_t m = seen[r][i] | (s.kind == kind ? uint64_t{1} << r : 0);
+          for (const uint32_t* d = plans_[r].depsBegin(i); d != plans_[r].depsEnd(i); ++d) m |= seen[r][*d];
+          if (s.kind == OpKind::kRecv || s.kind == OpKind::kRecvReduce) m |= sendMask(seen, s.peer, r, s.msgIndex);
+          if (m != seen[r][i]) seen[r][i] = m, changed = true;
+        }
+      }
+    }
+    const uint64_t all = p == 64 ? ~uint64_t{0} : (uint64_t{1} << p) - 1;
+    for (size_t r = 0; r < p; ++r) {
+      uint64_t m = uint64_t{1} << r;
+      for (uint64_t x : seen[r]) m |= x;
+      if (plans_[r].size() > 0 && m != all) return false;
+    }
+    return true;
+  }
+
+ private:
+  uint64_t sendMask(const std::vector<std::vector<uint64_t>>& seen, int from, size_t to, uint32_t msg) {
+    const Plan& plan = plans_[static_cast<size_t>(from)];
+    for (size_t i = 0; i < plan.size(); ++i) {
+      const Step& s = plan.step(i);
+      if (s.kind == OpKind::kSend && s.peer == static_cast<int>(to) && s.msgIndex == msg)
+        return seen[static_cast<size_t>(from)][i];
+    }
+    return 0;
+  }
+  const std::vector<Plan>& plans_;
+};
+
+TEST(PlanGolden, BarrierAndDirectCompleteOnlyAfterEveryRank) {
+  for (int p : {2, 3, 5, 8, 13}) {
+    std::vector<Plan> barrier, direct;
+    for (int r = 0; r < p; ++r) {
+      barrier.push_back(disseminationBarrier(args(Coll::kBarrier, r, p, 0)));
+      CollArgs a = args(Coll::kAllReduce, r, p, 1000, 64);
+      a.directChunkBytes = 256;
+      direct.push_back(directAllReduce(a));
+    }
+    // A barrier: every rank's last step after every rank's first send.
+    EXPECT_TRUE(HappensBefore(barrier).lastStepsAfterAll(OpKind::kSend)) << "p " << p;
+    // Direct all-reduce: nobody returns before every rank's writes into it are done.
+    EXPECT_TRUE(HappensBefore(direct).lastStepsAfterAll(OpKind::kWrite)) << "p " << p;
+  }
 }
 
 TEST(PlanGolden, EvenSplitCoversEverythingOnce) {
