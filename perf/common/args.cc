@@ -29,6 +29,9 @@ constexpr const char* kUsage =
     "  -a,--average <0|1|2|3>     time across ranks: 0 rank 0, 1 mean, 2 min, 3 max; default 1\n"
     "  -A,--algo <spec>           force an algorithm: exported as TORC_ALGO before init\n"
     "  -J,--json <file>           also write the rows as JSON (rank 0)\n"
+    "  -p,--wire_dtype <type>     exported as TORC_WIRE_DTYPE before init; a placeholder for\n"
+    "                             mixed precision: no backend reads it yet\n"
+    "  -q,--quiet                 no progress line on stderr (rank 0 prints one per size)\n"
     "  -t,--nthreads 1, -g,--ngpus 1   accepted for nccl-tests command lines; only 1 is valid\n"
     "  -h,--help\n"
     "env: TORC_TESTS_MIN_BW=<GB/s> fails the run when the average bus bandwidth is lower.\n";
@@ -142,6 +145,8 @@ ParseOutcome parseArgs(int argc, char** argv, BenchArgs* args, std::string* mess
       {"average", required_argument, nullptr, 'a'},
       {"algo", required_argument, nullptr, 'A'},
       {"json", required_argument, nullptr, 'J'},
+      {"wire_dtype", required_argument, nullptr, 'p'},
+      {"quiet", no_argument, nullptr, 'q'},
       {"nthreads", required_argument, nullptr, 't'},
       {"ngpus", required_argument, nullptr, 'g'},
       {"help", no_argument, nullptr, 'h'},
@@ -155,7 +160,7 @@ ParseOutcome parseArgs(int argc, char** argv, BenchArgs* args, std::string* mess
   optind = 1;
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":b:e:i:f:n:m:w:c:o:d:r:a:A:J:t:g:h", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argc, argv, ":b:e:i:f:n:m:w:c:o:d:r:a:A:J:p:qt:g:h", kLong, nullptr)) != -1) {
     const std::string val = optarg ? optarg : "";
     long n = 0;
     switch (c) {
@@ -207,6 +212,15 @@ ParseOutcome parseArgs(int argc, char** argv, BenchArgs* args, std::string* mess
         break;
       case 'J':
         args->jsonPath = val;
+        break;
+      case 'p': {
+        std::vector<DType> wire;
+        if (val == "all" || !parseDType(val, &wire)) return fail("unknown wire datatype '" + val + "'");
+        args->wireDtype = dtypeName(wire[0]);
+        break;
+      }
+      case 'q':
+        args->quiet = true;
         break;
       case 't':
       case 'g':

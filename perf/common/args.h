@@ -1,4 +1,5 @@
-// Command-line flags of the perf benchmarks: nccl-tests' set plus -A (algorithm) and -J (JSON).
+// Command-line flags of the perf benchmarks: nccl-tests' set plus -A (algorithm), -J (JSON),
+// -p (wire datatype, a placeholder) and -q (no progress line).
 #pragma once
 
 #include <cstddef>
@@ -27,6 +28,10 @@ struct BenchArgs {
   TimeAverage average = TimeAverage::kMean;
   std::string algo;      // -A: exported as TORC_ALGO before the backend starts
   std::string jsonPath;  // -J: rank 0 writes the rows there
+  // -p: exported as TORC_WIRE_DTYPE before the backend starts. A placeholder for mixed
+  // precision (reduce in the buffer's type, move another on the wire): nothing reads it yet.
+  std::string wireDtype;
+  bool quiet = false;  // -q: no progress line on stderr
 };
 
 enum class ParseOutcome { kRun, kHelp, kError };

@@ -105,6 +105,8 @@ class Sweep {
   Measurement measure(size_t count, DType t, RedOp op, int root, bool inPlace, uint64_t seed);
   double algBytes(size_t count, DType t) const;
   double busFactor() const;
+  void progress(size_t done, size_t total, size_t bytes, const std::string& what);
+  void clearProgress();
 
   const BenchArgs& args_;
   Coll coll_;
@@ -115,9 +117,12 @@ class Sweep {
   Report report_;
   Buffer send_, recv_, expected_;
   int64_t totalWrong_ = 0;
+  bool progressTty_ = isatty(STDERR_FILENO) == 1;
+  bool progressShown_ = false;  // a progress line is on the terminal
 };
 
 void Sweep::fatal(const std::string& what) {
+  clearProgress();
   std::fprintf(stderr, "%s: rank %d: %s\n", program_.c_str(), rank_, what.c_str());
   std::fflush(stderr);
   backend_.abort();
@@ -160,6 +165,35 @@ void Sweep::printPreamble() {
   std::printf("#\n# Backend: %s %s, %d ranks; time: mean of %d iterations, %s (-a %d); TORC_ALGO=%s\n", backend_.name(),
               backend_.version().c_str(), nranks_, args_.iters, kAverage[static_cast<int>(args_.average)],
               static_cast<int>(args_.average), algo ? algo : "(unset)");
+  if (!args_.wireDtype.empty()) {
+    std::printf("# Wire datatype: TORC_WIRE_DTYPE=%s (placeholder: no backend reads it yet)\n",
+                args_.wireDtype.c_str());
+  }
+}
+
+// "[allreduce] 12/25, 64 MiB float sum" before each size: one line per size in logs and
+// pipes; on a terminal one line rewritten in place, erased before each table row so that
+// rows and progress share the screen when stdout is the same terminal.
+void Sweep::progress(size_t done, size_t total, size_t bytes, const std::string& what) {
+  if (rank_ != 0 || args_.quiet || done >= total) return;
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  size_t shown = bytes;
+  while (shown >= 1024 && shown % 1024 == 0 && unit < 4) {
+    shown /= 1024;
+    ++unit;
+  }
+  std::fprintf(stderr, "%s[%s] %zu/%zu, %zu %s%s%s", progressTty_ ? "\r\033[K" : "", collName(coll_), done + 1, total,
+               shown, kUnits[unit], what.c_str(), progressTty_ ? "" : "\n");
+  std::fflush(stderr);
+  progressShown_ = progressTty_;
+}
+
+void Sweep::clearProgress() {
+  if (!progressShown_) return;
+  std::fputs("\r\033[K", stderr);
+  std::fflush(stderr);
+  progressShown_ = false;
 }
 
 Sweep::Layout Sweep::layout(size_t count, DType t, int root, bool inPlace) const {
@@ -220,6 +254,7 @@ int64_t Sweep::checkOnce(const Layout& l, size_t count, DType t, RedOp op, int r
   size_t firstBad = 0;
   const size_t wrong = countWrong(t, l.recv, want, l.outCount, &firstBad);
   if (wrong) {
+    clearProgress();
     uint64_t got = 0, exp = 0;
     std::memcpy(&got, l.recv + firstBad * es, es);
     std::memcpy(&exp, want + firstBad * es, es);
@@ -340,6 +375,19 @@ int Sweep::run(int argc, char** argv) {
   report_.tableHeader();
 
   const size_t p = static_cast<size_t>(nranks_);
+  size_t sizesPerSeries = 0;
+  for (size_t size = args_.minBytes; size <= args_.maxBytes;) {
+    ++sizesPerSeries;
+    const size_t next = args_.stepFactor > 1 ? std::max<size_t>(size * args_.stepFactor, 1) : size + args_.stepBytes;
+    if (next <= size) break;
+    size = next;
+  }
+  size_t series = 0;
+  for (DType t : args_.dtypes) {
+    for (RedOp op : ops) series += backend_.supports(coll_, t, op) ? roots.size() : 0;
+  }
+  const size_t totalRows = series * sizesPerSeries;
+  size_t doneRows = 0;
   uint64_t rowIndex = 0;
   for (DType t : args_.dtypes) {
     const size_t es = dtypeSize(t);
@@ -356,8 +404,15 @@ int Sweep::run(int argc, char** argv) {
           row.redop = collReduces(coll_) ? redOpName(op) : "none";
           row.root = root;
           const uint64_t seed = ++rowIndex * 104729;
+          std::string what;
+          if (series > 1) {
+            what = std::string(" ") + dtypeName(t) + (collReduces(coll_) ? std::string(" ") + redOpName(op) : "") +
+                   (collHasRoot(coll_) ? " root " + std::to_string(root) : "");
+          }
+          progress(doneRows++, totalRows, row.bytes, what);
           row.outOfPlace = measure(count, t, op, root, false, seed);
           row.inPlace = measure(count, t, op, root, true, seed + 1);
+          clearProgress();
           report_.row(row);
           totalWrong_ += std::max<int64_t>(row.outOfPlace.wrong, 0) + std::max<int64_t>(row.inPlace.wrong, 0);
           const size_t next =
@@ -392,6 +447,7 @@ int Sweep::run(int argc, char** argv) {
     report_.addMeta("nranks", std::to_string(nranks_));
     report_.addMeta("args", argList + "]");
     report_.addMeta("torc_algo", algo ? Report::jsonQuote(algo) : "null");
+    report_.addMeta("wire_dtype", args_.wireDtype.empty() ? "null" : Report::jsonQuote(args_.wireDtype));
     report_.addMeta("iters", std::to_string(args_.iters));
     report_.addMeta("warmup_iters", std::to_string(args_.warmupIters));
     report_.addMeta("agg_iters", std::to_string(args_.aggIters));
@@ -422,6 +478,7 @@ int benchMain(int argc, char** argv, Coll coll, Backend& backend) {
       break;
   }
   if (!args.algo.empty()) setenv("TORC_ALGO", args.algo.c_str(), 1);
+  if (!args.wireDtype.empty()) setenv("TORC_WIRE_DTYPE", args.wireDtype.c_str(), 1);
   if (!backend.init()) {
     std::fprintf(stderr, "%s: %s init failed: %s\n", program.c_str(), backend.name(), backend.error().c_str());
     return 2;
