@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <tuple>
 
 #include "src/algos/plan.h"
@@ -31,6 +32,10 @@ struct CollArgs {
   bool directOk = false;
   size_t directMinBytes = 32 << 10;
   size_t directChunkBytes = 256 << 10;
+  // All-reduces up to this size use recursive doubling when TORC_ALGO=auto (and fit a slot).
+  size_t smallMaxBytes = 16 << 10;
+  // Forces an all-reduce algorithm ("ring", "direct", "rd"); empty: TORC_ALGO decides.
+  const char* algo = nullptr;
 };
 
 // Chunk size in elements for a buffer of `count` elements: a scratch slot's worth (at least one
@@ -49,6 +54,7 @@ Plan p2pSend(const CollArgs& a);
 Plan p2pRecv(const CollArgs& a);
 Plan disseminationBarrier(const CollArgs& a);
 Plan directAllReduce(const CollArgs& a);
+Plan recursiveDoublingAllReduce(const CollArgs& a);
 
 // Picks the algorithm (TORC_ALGO, else the default for the collective) and builds its plan.
 Result<Plan> buildPlan(const CollArgs& a);
@@ -59,7 +65,7 @@ class PlanCache {
   Result<const Plan*> get(const CollArgs& a);
 
  private:
-  using Key = std::tuple<int, size_t, size_t, int, int, size_t, int, bool>;
+  using Key = std::tuple<int, size_t, size_t, int, int, size_t, int, bool, std::string>;
   std::map<Key, std::unique_ptr<Plan>> plans_;
 };
 

@@ -24,6 +24,8 @@ TORC_PARAM(SpinUs, int64_t, "SPIN_US", -1,
 TORC_PARAM(Cma, bool, "CMA", true, "let ranks of one node read and write each other's buffers (cross-memory attach)");
 TORC_PARAM(DirectMinBytes, int64_t, "DIRECT_MIN_BYTES", 32 << 10,
            "smallest all-reduce (bytes) that uses the direct algorithm when TORC_ALGO=auto");
+TORC_PARAM(SmallMaxBytes, int64_t, "SMALL_MAX_BYTES", 16 << 10,
+           "largest all-reduce (bytes) that uses recursive doubling when TORC_ALGO=auto");
 TORC_PARAM(DirectChunkBytes, int64_t, "DIRECT_CHUNK_BYTES", 256 << 10,
            "block the direct algorithm reduces at a time (keep it cache-sized)");
 TORC_PARAM(ScratchSlots, int64_t, "SCRATCH_SLOTS", 4, "chunk-sized receive buffers per communicator");
@@ -85,6 +87,7 @@ Status Comm::init(const RootInfo& root) {
   chunkBytes_ = static_cast<size_t>(std::clamp<int64_t>(torcParamChunkBytes(), 64, int64_t{1} << 30));
   scratchSlots_ = static_cast<int>(std::clamp<int64_t>(torcParamScratchSlots(), 1, 64));
   directMinBytes_ = static_cast<size_t>(std::max<int64_t>(torcParamDirectMinBytes(), 0));
+  smallMaxBytes_ = static_cast<size_t>(std::max<int64_t>(torcParamSmallMaxBytes(), 0));
   // Two blocks (accumulator, incoming) must fit the scratch.
   directChunkBytes_ = static_cast<size_t>(std::clamp<int64_t>(torcParamDirectChunkBytes(), 64,
                                                               static_cast<int64_t>(chunkBytes_ * scratchSlots_ / 2)));
@@ -247,6 +250,7 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
   a.directOk = direct_ != nullptr;
   a.directMinBytes = directMinBytes_;
   a.directChunkBytes = directChunkBytes_;
+  a.smallMaxBytes = smallMaxBytes_;
   TORC_ASSIGN_OR_RETURN(const algos::Plan* plan, plans_.get(a));
   TORC_RETURN_IF_ERROR(connectPeers(*plan));
 

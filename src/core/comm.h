@@ -67,6 +67,7 @@ class Comm {
   size_t chunkBytes_ = 0;
   int scratchSlots_ = 0;
   size_t directMinBytes_ = 0;
+  size_t smallMaxBytes_ = 0;
   size_t directChunkBytes_ = 0;
   std::unique_ptr<transport::DirectAccess> direct_;
   std::string nodeId_;

@@ -59,6 +59,18 @@ TEST(Direct, AllReduceForcedForEverySize) {
   }
 }
 
+// The ring all-reduce for every size: auto now sends small ones by recursive doubling and large
+// ones direct, so force the ring too.
+TEST(Ring, AllReduceForcedForEverySize) {
+  for (int p : {3, 4}) {
+    JobOptions o;
+    o.env["TORC_ALGO"] = "ring";
+    o.deadlineSec = 600;
+    auto res = runJob(worker(), {"allreduce", kBig}, p, o);
+    for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << "p " << p << describe(res);
+  }
+}
+
 TEST(Launchers, TorchrunAndOpenMpiVariables) {
   for (Launcher l : {Launcher::kTorchrun, Launcher::kOpenMpi}) {
     JobOptions o;

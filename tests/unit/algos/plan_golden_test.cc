@@ -134,6 +134,10 @@ TEST(PlanGolden, BarrierAndDirectCompleteOnlyAfterEveryRank) {
     EXPECT_TRUE(HappensBefore(barrier).lastStepsAfterAll(OpKind::kSend)) << "p " << p;
     // Direct all-reduce: nobody returns before every rank's writes into it are done.
     EXPECT_TRUE(HappensBefore(direct).lastStepsAfterAll(OpKind::kWrite)) << "p " << p;
+    // Recursive doubling: every rank's result depends on every rank's input.
+    std::vector<Plan> rd;
+    for (int r = 0; r < p; ++r) rd.push_back(recursiveDoublingAllReduce(args(Coll::kAllReduce, r, p, 10)));
+    EXPECT_TRUE(HappensBefore(rd).lastStepsAfterAll(OpKind::kSend)) << "p " << p;
   }
 }
 

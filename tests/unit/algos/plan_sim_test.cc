@@ -59,7 +59,7 @@ class PlanSim : public ::testing::TestWithParam<Case> {};
 TEST_P(PlanSim, AllReduceEveryOpExactAndInPlace) {
   const Case c = GetParam();
   for (RedOp op : {RedOp::kSum, RedOp::kProd, RedOp::kMax, RedOp::kMin, RedOp::kAvg})
-   for (bool direct : {false, true}) {
+   for (const char* algo : {"ring", "direct", "rd"}) {
     for (bool inplace : {false, true}) {
       Simulator sim(c.p);
       std::vector<std::vector<int64_t>> in(c.p), out(c.p);
@@ -76,16 +76,18 @@ TEST_P(PlanSim, AllReduceEveryOpExactAndInPlace) {
       a.coll = Coll::kAllReduce;
       a.count = c.count;
       a.elemSize = 8;
-      a.chunkBytes = c.chunkBytes;
+      const std::string name = algo;
+      a.algo = algo;
+      a.chunkBytes = name == "rd" ? size_t{1} << 20 : c.chunkBytes;  // rd needs the whole buffer in a slot
       a.scratchSlots = 3;
-      a.directOk = direct;  // the direct algorithm from the first byte, in chunks as small as the ring's
+      a.directOk = name == "direct";  // direct from the first byte, in chunks as small as the ring's
       a.directMinBytes = 0;
       a.directChunkBytes = c.chunkBytes;
       { Status st = sim.run(a, DType::kInt64, op, ins, outs); ASSERT_TRUE(st.isOk()) << st.toString(); }
       for (int r = 0; r < c.p; ++r) {
         const int64_t* res = static_cast<int64_t*>(outs[r]);
         for (size_t i = 0; i < c.count; ++i)
-          ASSERT_EQ(res[i], reference(op, c.p, i)) << "rank " << r << " i " << i << " op " << int(op) << " direct " << direct;
+          ASSERT_EQ(res[i], reference(op, c.p, i)) << "rank " << r << " i " << i << " op " << int(op) << " " << algo;
         ASSERT_EQ(res[c.count], inplace ? 0 : -7) << "wrote past the end";
       }
       EXPECT_EQ(sim.unmatchedMessages(), 0u);
