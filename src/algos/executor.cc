@@ -175,6 +175,22 @@ bool Executor::cancelAll() {
   return true;
 }
 
+bool Executor::hasInflightWith(int peer) const {
+  for (uint32_t i : inflight_)
+    if (plan_->step(i).peer == peer) return true;
+  return false;
+}
+
+Status Executor::drainPeer(int peer) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  while (hasInflightWith(peer) && std::chrono::steady_clock::now() < until) {
+    ctx_->transport->progress();
+    Result<bool> r = poll();
+    if (!r.isOk()) return r.status();
+  }
+  return Status::ok();
+}
+
 std::string Executor::waitingOn() const {
   std::set<int> peers;
   for (uint32_t i : inflight_) peers.insert(plan_->step(i).peer);
@@ -220,11 +236,20 @@ Status Executor::run(const Plan& plan, const ExecArgs& args, const ExecContext& 
       if (peer == lastPeer) continue;  // consecutive steps usually share a peer
       lastPeer = peer;
       std::string why = ctx.peerFailure ? ctx.peerFailure(peer) : ctx.transport->peerFailure(peer);
-      if (!why.empty()) {
+      if (why.empty()) continue;
+      // A peer that took our last message and finished may exit before our send request
+      // completes locally: drain briefly, and fail only if something with it is still pending.
+      Status drained = drainPeer(peer);
+      if (!drained.isOk()) {
+        cancelAll();
+        return drained;
+      }
+      if (hasInflightWith(peer)) {
         std::string msg = "rank " + std::to_string(peer) + " failed (" + why + ") during " + plan.name;
         cancelAll();
         return Status(Code::kRemoteError, msg);
       }
+      break;  // inflight_ changed: look again on the next pass
     }
     if (idle > timeout) {
       std::string msg = "no progress in " + plan.name + " for " + std::to_string(static_cast<int>(timeoutSec)) +

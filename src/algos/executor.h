@@ -70,6 +70,9 @@ class Executor {
   size_t completed() const { return done_; }
   // The peers of the transfers in flight, for error messages.
   std::string waitingOn() const;
+  bool hasInflightWith(int peer) const;
+  // Progresses for a short while so that transfers with `peer` can complete.
+  Status drainPeer(int peer);
 
  private:
   Status startStep(uint32_t i);
