@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <thread>
 
 #include "tests/harness/multiproc.h"
@@ -46,30 +47,24 @@ INSTANTIATE_TEST_SUITE_P(Loopback, Collectives, ::testing::ValuesIn(suiteCases()
   return std::string(info.param.suite) + "_p" + std::to_string(info.param.p);
 });
 
-// The direct (cross-memory attach) all-reduce for every size, dtype, op and layout: auto only
-// picks it from TORC_DIRECT_MIN_BYTES, so force it.
-TEST(Direct, AllReduceForcedForEverySize) {
-  for (int p : {2, 3, 4}) {
+// auto picks recursive doubling for small all-reduces and direct for large ones on one node,
+// so force each of the others over every size, dtype, op and layout too.
+void allReduceForced(const char* algo, std::map<std::string, std::string> env, std::vector<int> ranks) {
+  for (int p : ranks) {
     JobOptions o;
-    o.env["TORC_ALGO"] = "direct";
-    o.env["TORC_DIRECT_CHUNK_BYTES"] = "4096";  // many chunks, uneven last ones
+    o.env = env;
+    o.env["TORC_ALGO"] = algo;
     o.deadlineSec = 600;
     auto res = runJob(worker(), {"allreduce", kBig}, p, o);
-    for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << "p " << p << describe(res);
+    for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << algo << " p " << p << describe(res);
   }
 }
 
-// The ring all-reduce for every size: auto now sends small ones by recursive doubling and large
-// ones direct, so force the ring too.
-TEST(Ring, AllReduceForcedForEverySize) {
-  for (int p : {3, 4}) {
-    JobOptions o;
-    o.env["TORC_ALGO"] = "ring";
-    o.deadlineSec = 600;
-    auto res = runJob(worker(), {"allreduce", kBig}, p, o);
-    for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << "p " << p << describe(res);
-  }
+TEST(Forced, DirectAllReduceEverySize) {
+  allReduceForced("direct", {{"TORC_DIRECT_CHUNK_BYTES", "4096"}}, {2, 3, 4});  // many, uneven chunks
 }
+
+TEST(Forced, RingAllReduceEverySize) { allReduceForced("ring", {}, {3, 4}); }
 
 TEST(Launchers, TorchrunAndOpenMpiVariables) {
   for (Launcher l : {Launcher::kTorchrun, Launcher::kOpenMpi}) {
