@@ -38,9 +38,9 @@ struct CollArgs {
   const char* algo = nullptr;
 };
 
-// Chunk size in elements for a buffer of `count` elements: a scratch slot's worth (at least one
-// element). buildPlan rejects a plan that would need more messages per peer than tags number.
-size_t chunkElems(const CollArgs& a, size_t count);
+// Chunk size in elements: a scratch slot's worth (at least one element). buildPlan rejects a
+// plan that would need more messages per peer than tags number.
+size_t chunkElems(const CollArgs& a);
 
 // The builders. Every one handles count 0 (empty plan), nranks 1 (local copy), any count
 // relative to nranks, and in-place buffers (the executor skips copies onto themselves; plans

@@ -28,7 +28,7 @@ Plan chainBroadcast(const CollArgs& a) {
     plan.add(c);
   }
   if (p > 1) {
-    const size_t C = chunkElems(a, a.count);
+    const size_t C = chunkElems(a);
     for (size_t j = 0; j < numChunks(a.count, C); ++j) {
       Range c = chunkOf(Range{0, a.count}, C, j);
       uint32_t got = Plan::kNone;
@@ -58,7 +58,7 @@ Plan chainReduce(const CollArgs& a) {
   const int pos = mod(r - a.root, p);
   const int toward = mod(r - 1, p), from = mod(r + 1, p);
   if (p == 1) return localCopy("reduce chain", a.count, true);
-  const size_t C = chunkElems(a, a.count);
+  const size_t C = chunkElems(a);
   SlotPool slots(&plan, a.scratchSlots, C);
   for (size_t j = 0; j < numChunks(a.count, C); ++j) {
     Range c = chunkOf(Range{0, a.count}, C, j);

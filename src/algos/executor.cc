@@ -206,6 +206,7 @@ Status Executor::run(const Plan& plan, const ExecArgs& args, const ExecContext& 
   const auto yieldPhase = std::chrono::microseconds(torcParamYieldUs());
   const auto timeout = std::chrono::duration<double>(timeoutSec);
   auto lastProgress = Clock::now();
+  auto lastPeerCheck = lastProgress;
   size_t lastDone = 0;
   for (;;) {
     bool moved = ctx.transport->progress();
@@ -229,9 +230,14 @@ Status Executor::run(const Plan& plan, const ExecArgs& args, const ExecContext& 
       cancelAll();
       return Status(Code::kInvalidUsage, "the communicator was aborted during " + plan.name);
     }
-    // Slow path: nothing moved for a while. Check for dead peers, then give the core away.
+    // Slow path: nothing moved for a while. Check for dead peers (a syscall per peer: at most
+    // once a millisecond, not on every yield), then give the core away.
+    const auto now = Clock::now();
+    const bool checkPeers = now - lastPeerCheck >= std::chrono::milliseconds(1);
+    if (checkPeers) lastPeerCheck = now;
     int lastPeer = -1;
     for (uint32_t i : inflight_) {
+      if (!checkPeers) break;
       int peer = plan.step(i).peer;
       if (peer == lastPeer) continue;  // consecutive steps usually share a peer
       lastPeer = peer;

@@ -23,7 +23,7 @@ namespace {
 constexpr uint32_t kNone = Plan::kNone;
 }  // namespace
 
-size_t chunkElems(const CollArgs& a, size_t) { return std::max<size_t>(1, a.chunkBytes / a.elemSize); }
+size_t chunkElems(const CollArgs& a) { return std::max<size_t>(1, a.chunkBytes / a.elemSize); }
 
 Plan ringAllReduce(const CollArgs& a) {
   const int p = a.nranks, r = a.rank;
@@ -32,7 +32,7 @@ Plan ringAllReduce(const CollArgs& a) {
   plan.name = "allreduce ring";
   plan.inputElems = plan.outputElems = a.count;
   if (a.count == 0) return plan;
-  const size_t C = chunkElems(a, (a.count + static_cast<size_t>(p) - 1) / static_cast<size_t>(p));
+  const size_t C = chunkElems(a);
   const int next = mod(r + 1, p), prev = mod(r - 1, p);
   auto seg = [&](int i) { return evenSplit(a.count, p, mod(i, p)); };
   SlotPool slots(&plan, a.scratchSlots, C);
@@ -105,7 +105,7 @@ Plan ringAllGather(const CollArgs& a) {
   copy.src = Ref{BufId::kInput, 0};
   copy.dst = Ref{BufId::kOutput, static_cast<size_t>(r) * a.count};
   plan.add(copy);
-  const size_t C = chunkElems(a, a.count);
+  const size_t C = chunkElems(a);
   const int next = mod(r + 1, p), prev = mod(r - 1, p);
   for (size_t j = 0; j < numChunks(a.count, C); ++j) {
     Range c = chunkOf(Range{0, a.count}, C, j);
@@ -132,7 +132,7 @@ Plan ringReduceScatter(const CollArgs& a) {
   plan.inputElems = a.count * static_cast<size_t>(p);
   plan.outputElems = a.count;
   if (a.count == 0) return plan;
-  const size_t C = chunkElems(a, a.count);
+  const size_t C = chunkElems(a);
   const int next = mod(r + 1, p), prev = mod(r - 1, p);
   SlotPool slots(&plan, a.scratchSlots, C);
   for (size_t j = 0; j < numChunks(a.count, C); ++j) {
