@@ -34,6 +34,9 @@ struct CollArgs {
   size_t directChunkBytes = 256 << 10;
   // All-reduces up to this size use recursive doubling when TORC_ALGO=auto (and fit a slot).
   size_t smallMaxBytes = 16 << 10;
+  // Collectives whose contribution per rank fits this many bytes can run one-shot through the
+  // node's shared-memory segment (0: there is none).
+  size_t oneshotMaxBytes = 0;
   // Forces an all-reduce algorithm ("ring", "direct", "rd"); empty: TORC_ALGO decides.
   const char* algo = nullptr;
 };
@@ -55,6 +58,9 @@ Plan p2pRecv(const CollArgs& a);
 Plan disseminationBarrier(const CollArgs& a);
 Plan directAllReduce(const CollArgs& a);
 Plan recursiveDoublingAllReduce(const CollArgs& a);
+
+// Whether this collective runs one-shot through shared memory (see oneshot.h) instead of a plan.
+bool useOneShot(const CollArgs& a);
 
 // Picks the algorithm (TORC_ALGO, else the default for the collective) and builds its plan.
 Result<Plan> buildPlan(const CollArgs& a);

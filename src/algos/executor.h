@@ -14,8 +14,12 @@
 
 #include "kernels/reduce.h"
 #include "src/algos/plan.h"
+#include "src/base/param.h"
 #include "src/base/status.h"
 #include "src/transport/transport.h"
+
+// Microseconds a waiting rank yields the core before it sleeps (defined in executor.cc).
+TORC_DECLARE_PARAM(YieldUs, int64_t);
 
 namespace torc::algos {
 

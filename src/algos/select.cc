@@ -4,12 +4,15 @@
 
 #include "src/algos/algorithm.h"
 #include "src/algos/executor.h"
+#include "src/algos/oneshot.h"
 #include "src/base/log.h"
 #include "src/base/param.h"
 
-TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct|rd",
+TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct|rd|oneshot",
                   "all-reduce algorithm: ring, direct (one node, reads peers' memory), rd (recursive doubling), "
-                  "auto (rd up to TORC_SMALL_MAX_BYTES, direct from TORC_DIRECT_MIN_BYTES when possible, else ring)");
+                  "oneshot (one node, through shared memory, up to TORC_ONESHOT_MAX_BYTES), auto (oneshot where "
+                  "it fits, else rd up to TORC_SMALL_MAX_BYTES, direct from TORC_DIRECT_MIN_BYTES when possible, "
+                  "else ring)");
 
 namespace torc::algos {
 
@@ -25,6 +28,13 @@ const char* collName(Coll c) {
     case Coll::kBarrier: return "barrier";
   }
   return "?";
+}
+
+bool useOneShot(const CollArgs& a) {
+  if (a.oneshotMaxBytes == 0 || a.nranks < 2 || OneShot::postedBytes(a) > a.oneshotMaxBytes) return false;
+  if (a.coll != Coll::kAllReduce) return true;
+  const std::string algo = a.algo ? a.algo : torcParamAlgo();
+  return algo == "auto" || algo == "oneshot";
 }
 
 static Result<Plan> build(const CollArgs& a) {

@@ -303,7 +303,7 @@ torcResult_t torcAllReduce(const void* sendbuff, void* recvbuff, size_t count, t
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
     TORC_RETURN_IF_ERROR(checkOp(op));
-    size_t bytes;
+    size_t bytes = 0;
     TORC_RETURN_IF_ERROR(checkBytes(count, datatype, 1, &bytes));
     TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
     TORC_RETURN_IF_ERROR(checkBuf(recvbuff, count, "recvbuff"));
@@ -319,7 +319,7 @@ torcResult_t torcBroadcast(const void* sendbuff, void* recvbuff, size_t count, t
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
     TORC_RETURN_IF_ERROR(checkRank(root, comm->comm->nranks(), "root"));
-    size_t bytes;
+    size_t bytes = 0;
     TORC_RETURN_IF_ERROR(checkBytes(count, datatype, 1, &bytes));
     bool isRoot = root == comm->comm->rank();
     if (isRoot) TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
@@ -338,7 +338,7 @@ torcResult_t torcReduce(const void* sendbuff, void* recvbuff, size_t count, torc
     TORC_RETURN_IF_ERROR(checkType(datatype));
     TORC_RETURN_IF_ERROR(checkOp(op));
     TORC_RETURN_IF_ERROR(checkRank(root, comm->comm->nranks(), "root"));
-    size_t bytes;
+    size_t bytes = 0;
     TORC_RETURN_IF_ERROR(checkBytes(count, datatype, 1, &bytes));
     TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
     bool isRoot = root == comm->comm->rank();
@@ -359,7 +359,7 @@ torcResult_t torcAllGather(const void* sendbuff, void* recvbuff, size_t sendcoun
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
     const size_t p = static_cast<size_t>(comm->comm->nranks());
-    size_t inBytes, outBytes;
+    size_t inBytes = 0, outBytes = 0;
     TORC_RETURN_IF_ERROR(checkBytes(sendcount, datatype, 1, &inBytes));
     TORC_RETURN_IF_ERROR(checkBytes(sendcount, datatype, p, &outBytes));
     TORC_RETURN_IF_ERROR(checkBuf(sendbuff, sendcount, "sendbuff"));
@@ -378,7 +378,7 @@ torcResult_t torcReduceScatter(const void* sendbuff, void* recvbuff, size_t recv
     TORC_RETURN_IF_ERROR(checkType(datatype));
     TORC_RETURN_IF_ERROR(checkOp(op));
     const size_t p = static_cast<size_t>(comm->comm->nranks());
-    size_t inBytes, outBytes;
+    size_t inBytes = 0, outBytes = 0;
     TORC_RETURN_IF_ERROR(checkBytes(recvcount, datatype, p, &inBytes));
     TORC_RETURN_IF_ERROR(checkBytes(recvcount, datatype, 1, &outBytes));
     TORC_RETURN_IF_ERROR(checkBuf(sendbuff, recvcount, "sendbuff"));
@@ -398,7 +398,7 @@ static torcResult_t p2p(bool send, const void* buf, size_t count, torcDataType_t
     TORC_RETURN_IF_ERROR(checkRank(peer, comm->comm->nranks(), "peer"));
     if (peer == comm->comm->rank())
       return Status(Code::kInvalidUsage, "a blocking send or receive to oneself would never complete");
-    size_t bytes;
+    size_t bytes = 0;
     TORC_RETURN_IF_ERROR(checkBytes(count, datatype, 1, &bytes));
     TORC_RETURN_IF_ERROR(checkBuf(buf, count, send ? "sendbuff" : "recvbuff"));
     algos::CollArgs a = collArgs(send ? algos::Coll::kSend : algos::Coll::kRecv, count);

@@ -28,6 +28,10 @@ TORC_PARAM(SmallMaxBytes, int64_t, "SMALL_MAX_BYTES", 16 << 10,
            "largest all-reduce (bytes) that uses recursive doubling when TORC_ALGO=auto");
 TORC_PARAM(DirectChunkBytes, int64_t, "DIRECT_CHUNK_BYTES", 256 << 10,
            "block the direct algorithm reduces at a time (keep it cache-sized)");
+TORC_PARAM(Shm, bool, "SHM", true,
+           "ranks of one node share a memory segment for small collectives (one-shot, no transport)");
+TORC_PARAM(OneshotMaxBytes, int64_t, "ONESHOT_MAX_BYTES", 32 << 10,
+           "largest per-rank contribution (bytes) of a collective that runs one-shot through shared memory");
 TORC_PARAM(ScratchSlots, int64_t, "SCRATCH_SLOTS", 4, "chunk-sized receive buffers per communicator");
 
 namespace torc::core {
@@ -166,6 +170,20 @@ Status Comm::init(const RootInfo& root) {
             rank_, nranks_, nodes.size(), localRanks, cores, ctx_.spinUs, transport_->name(), chunkBytes_,
             scratchSlots_, timeoutSec_);
 
+  // The shared-memory segment exists before the barrier below, so that every rank can open it
+  // once the barrier is through.
+  if (torcParamShm() && nranks_ > 1 && localRanks == nranks_ && rank_ == 0 && torcParamOneshotMaxBytes() > 0) {
+    oneshotMaxBytes_ = static_cast<size_t>(std::min<int64_t>(torcParamOneshotMaxBytes(), 64 << 20));
+    size_t bytes = algos::OneShot::segmentBytes(nranks_, oneshotMaxBytes_);
+    auto seg = transport::ShmSegment::create(shmName(root), bytes);
+    if (seg.isOk()) {
+      shm_ = std::move(seg).value();
+      algos::OneShot::format(shm_->data(), nranks_, oneshotMaxBytes_);
+    } else {
+      TORC_INFO(kLogInit, "no shared memory for small collectives: %s", seg.status().message().c_str());
+    }
+  }
+
   // Wire up the dissemination peers now, so the first collective does not pay for it and a
   // rank that cannot reach its peers fails here.
   algos::CollArgs b;
@@ -173,36 +191,72 @@ Status Comm::init(const RootInfo& root) {
   b.rank = rank_;
   b.nranks = nranks_;
   TORC_RETURN_IF_ERROR(run(b, nullptr, nullptr, kernels::DType::kUint8, kernels::RedOp::kSum));
-  return setUpDirectAccess();
+  return setUpLocalPaths(root);
 }
 
-// Direct algorithms need every rank on this node and able to read every other's memory.
-// Each rank probes its peers; an all-reduce (min) makes the verdict unanimous, because ranks
-// that chose different algorithms would never meet.
-Status Comm::setUpDirectAccess() {
-  if (nranks_ == 1 || !torcParamCma()) return Status::ok();
+// The segment's name: only holders of the unique id's secret can know it.
+std::string Comm::shmName(const RootInfo& root) const {
+  return "/torc-" + secretToHex(root.secret).substr(0, 24) + "-" + std::to_string(peers_[0].pid);
+}
+
+// Paths that need every rank on this node: direct algorithms (each rank can read every other's
+// memory) and one-shot collectives (every rank mapped rank 0's segment). Each rank checks what
+// it can; an all-reduce (min) makes each verdict unanimous, because ranks that chose different
+// algorithms would never meet.
+Status Comm::setUpLocalPaths(const RootInfo& root) {
+  if (nranks_ == 1) return Status::ok();
   std::vector<int> pids(static_cast<size_t>(nranks_), 0);
-  uint8_t ok = 1;
+  uint8_t ok[2] = {static_cast<uint8_t>(torcParamCma()), 0};  // {cma, shm}
+  bool local = true;
   for (int r = 0; r < nranks_; ++r) {
     const PeerInfo& p = peers_[static_cast<size_t>(r)];
     if (p.nodeId != nodeId_ || p.pidNs != pidNs_) {
-      ok = 0;
+      local = false;
       continue;
     }
     pids[static_cast<size_t>(r)] = p.pid;
-    if (r != rank_ && !transport::cmaProbe(p.pid, p.probeAddr, &kProbeWord, sizeof(kProbeWord))) ok = 0;
+    if (ok[0] && r != rank_ && !transport::cmaProbe(p.pid, p.probeAddr, &kProbeWord, sizeof(kProbeWord))) ok[0] = 0;
   }
-  uint8_t all = 0;
+  if (!local) ok[0] = 0;
+  if (local && torcParamShm() && torcParamOneshotMaxBytes() > 0) {
+    if (rank_ != 0) {
+      auto seg = transport::ShmSegment::open(shmName(root), algos::OneShot::segmentBytes(nranks_, 0));
+      if (seg.isOk())
+        shm_ = std::move(seg).value();
+      else
+        TORC_INFO(kLogInit, "no shared memory for small collectives: %s", seg.status().message().c_str());
+    }
+    if (shm_) {
+      auto os = algos::OneShot::attach(shm_->data(), shm_->size(), rank_, nranks_);
+      if (os.isOk()) {
+        oneshot_ = std::move(os).value();
+        oneshotMaxBytes_ = oneshot_->maxBytes();  // rank 0's TORC_ONESHOT_MAX_BYTES holds for all
+      }
+      else
+        TORC_INFO(kLogInit, "no shared memory for small collectives: %s", os.status().message().c_str());
+    }
+    ok[1] = oneshot_ != nullptr;
+  }
+  uint8_t all[2] = {0, 0};
   algos::CollArgs a;
   a.coll = algos::Coll::kAllReduce;
-  a.count = 1;
-  TORC_RETURN_IF_ERROR(run(a, &ok, &all, kernels::DType::kUint8, kernels::RedOp::kMin));
-  if (all) {
+  a.count = 2;
+  TORC_RETURN_IF_ERROR(run(a, ok, all, kernels::DType::kUint8, kernels::RedOp::kMin));
+  // Everyone has opened the segment (or given up): its name can go.
+  if (shm_) shm_->unlink();
+  if (all[0]) {
     direct_ = transport::createCmaAccess(std::move(pids));
     ctx_.direct = direct_.get();
   }
-  TORC_INFO(kLogInit, "direct access to peers' memory (cross-memory attach): %s",
-            all ? "yes" : ok ? "no (another rank cannot)" : "no (peers on other nodes, or no permission)");
+  if (!all[1]) {
+    oneshot_.reset();
+    shm_.reset();
+    oneshotMaxBytes_ = 0;
+  }
+  TORC_INFO(kLogInit, "direct access to peers' memory (cross-memory attach): %s; shared memory for collectives up "
+            "to %zu bytes: %s",
+            all[0] ? "yes" : ok[0] ? "no (another rank cannot)" : "no (peers on other nodes, or no permission)",
+            oneshotMaxBytes_, all[1] ? "yes" : ok[1] ? "no (another rank cannot)" : "no");
   return Status::ok();
 }
 
@@ -238,9 +292,10 @@ Status Comm::connectPeers(const algos::Plan& plan) {
 
 Status Comm::run(const algos::CollArgs& in, const void* input, void* output, kernels::DType dtype,
                  kernels::RedOp op) {
-  Status broken = asyncError();
-  if (!broken.isOk())
+  if (hasFailed_.load(std::memory_order_acquire)) {
+    Status broken = asyncError();
     return Status(broken.code(), "the communicator failed earlier and cannot be used: " + broken.message());
+  }
   algos::CollArgs a = in;
   a.rank = rank_;
   a.nranks = nranks_;
@@ -251,6 +306,13 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
   a.directMinBytes = directMinBytes_;
   a.directChunkBytes = directChunkBytes_;
   a.smallMaxBytes = smallMaxBytes_;
+  a.oneshotMaxBytes = oneshot_ ? oneshotMaxBytes_ : 0;
+  if (algos::useOneShot(a)) {
+    std::lock_guard<std::mutex> running(runMu_);
+    Status st = oneshot_->run(a, input, output, dtype, op, ctx_, timeoutSec_);
+    if (!st.isOk()) setFailed(st);
+    return st;
+  }
   TORC_ASSIGN_OR_RETURN(const algos::Plan* plan, plans_.get(a));
   TORC_RETURN_IF_ERROR(connectPeers(*plan));
 
@@ -295,6 +357,7 @@ Status Comm::asyncError() const {
 void Comm::setFailed(const Status& s) {
   std::lock_guard<std::mutex> lock(errMu_);
   if (failed_.isOk()) failed_ = s;
+  hasFailed_.store(true, std::memory_order_release);
 }
 
 void Comm::abort() {

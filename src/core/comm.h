@@ -13,8 +13,10 @@
 #include "kernels/reduce.h"
 #include "src/algos/algorithm.h"
 #include "src/algos/executor.h"
+#include "src/algos/oneshot.h"
 #include "src/base/status.h"
 #include "src/core/bootstrap.h"
+#include "src/transport/shm/shm_segment.h"
 #include "src/transport/transport.h"
 
 namespace torc::core {
@@ -59,7 +61,8 @@ class Comm {
   Status init(const RootInfo& root);
   Status connectPeers(const algos::Plan& plan);
   std::string peerFailure(int peer) const;
-  Status setUpDirectAccess();
+  Status setUpLocalPaths(const RootInfo& root);
+  std::string shmName(const RootInfo& root) const;
 
   int rank_;
   int nranks_;
@@ -69,7 +72,10 @@ class Comm {
   size_t directMinBytes_ = 0;
   size_t smallMaxBytes_ = 0;
   size_t directChunkBytes_ = 0;
+  size_t oneshotMaxBytes_ = 0;
   std::unique_ptr<transport::DirectAccess> direct_;
+  std::unique_ptr<transport::ShmSegment> shm_;  // this node's segment (all ranks on one node)
+  std::unique_ptr<algos::OneShot> oneshot_;
   std::string nodeId_;
   uint64_t pidNs_ = 0;
   std::atomic<bool> aborting_{false};
@@ -86,6 +92,7 @@ class Comm {
   std::vector<uint64_t> sendSeq_, recvSeq_;
   mutable std::mutex errMu_;
   Status failed_;
+  std::atomic<bool> hasFailed_{false};  // failed_ is set: the hot path reads only this
 };
 
 }  // namespace torc::core

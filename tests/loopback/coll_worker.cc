@@ -329,13 +329,14 @@ int main(int argc, char** argv) {
   CHECK_TORC(torcCommCount(gComm, &gP));
 
   if (suite == "die") {
-    // Rank 1 is killed (SIGALRM) while every rank is inside a stream of large all-reduces;
-    // the others must get an error, not hang.
+    // Rank 1 is killed (SIGALRM) while every rank is inside a stream of all-reduces (large
+    // unless a count is given); the others must get an error, not hang.
     CHECK_TORC(torcBarrier(gComm, nullptr));
-    std::vector<float> x(4 << 20, 1.0f);
+    std::vector<float> x(big ? big : 4 << 20, 1.0f);
     if (gRank == 1) alarm(1);
     torcResult_t r = torcSuccess;
-    for (int i = 0; i < 100000 && r == torcSuccess; ++i)
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (r == torcSuccess && std::chrono::steady_clock::now() < until)
       r = torcAllReduce(x.data(), x.data(), x.size(), torcFloat32, torcAvg, gComm, nullptr);
     fprintf(stdout, "result %d %s\nmessage %s\n", r, torcGetErrorString(r), torcGetLastError(gComm));
     torcResult_t async = torcSuccess;
@@ -346,19 +347,25 @@ int main(int argc, char** argv) {
   }
 
   if (suite == "hang") {
-    // Rank 1 never sends: rank 0's receive must time out (TORC_TIMEOUT) and name rank 1.
-    // Rank 2, if present, aborts its communicator from another thread while blocked.
-    int x = 0;
+    // Rank 1 never sends (or, given a count, never joins an all-reduce of that many ints):
+    // rank 0 must time out (TORC_TIMEOUT) and name rank 1. Rank 2, if present, aborts its
+    // communicator from another thread while blocked.
+    std::vector<int> xs(big ? big : 1, 0);
+    int* xp = xs.data();
+    auto blockingCall = [&] {
+      return big ? torcAllReduce(xp, xp, big, torcInt32, torcSum, gComm, nullptr)
+                 : torcRecv(xp, 1, torcInt32, 1, gComm, nullptr);
+    };
     torcResult_t r = torcSuccess;
     if (gRank == 0) {
-      r = torcRecv(&x, 1, torcInt32, 1, gComm, nullptr);
+      r = blockingCall();
       printf("result %d %s\nmessage %s\n", r, torcGetErrorString(r), torcGetLastError(gComm));
     } else if (gRank == 2) {
       std::thread killer([] {
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
         torcCommAbort(gComm);
       });
-      r = torcRecv(&x, 1, torcInt32, 1, gComm, nullptr);
+      r = blockingCall();
       killer.join();
       printf("result %d %s\n", r, torcGetErrorString(r));
       return r == torcSuccess ? 1 : 0;

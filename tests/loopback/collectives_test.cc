@@ -66,6 +66,29 @@ TEST(Forced, DirectAllReduceEverySize) {
 
 TEST(Forced, RingAllReduceEverySize) { allReduceForced("ring", {}, {3, 4}); }
 
+// Small collectives go through the shared-memory segment by default: run the transport's
+// algorithms over the small sizes too, and the one-shot path over large ones.
+TEST(Forced, EveryCollectiveWithoutSharedMemory) {
+  for (const char* suite : {"allreduce", "allgather", "reducescatter", "rooted"}) {
+    JobOptions o;
+    o.env["TORC_SHM"] = "0";
+    o.deadlineSec = 600;
+    auto res = runJob(worker(), {suite, "1003"}, 3, o);
+    for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << suite << describe(res);
+  }
+}
+
+TEST(Forced, EveryCollectiveOneShotWithLargeSlots) {
+  for (const char* suite : {"allreduce", "allgather", "reducescatter", "rooted", "floats"}) {
+    JobOptions o;
+    o.env["TORC_ONESHOT_MAX_BYTES"] = "8000000";
+    o.env["TORC_ALGO"] = "oneshot";
+    o.deadlineSec = 600;
+    auto res = runJob(worker(), {suite, "100003"}, 4, o);
+    for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << suite << describe(res);
+  }
+}
+
 TEST(Launchers, TorchrunAndOpenMpiVariables) {
   for (Launcher l : {Launcher::kTorchrun, Launcher::kOpenMpi}) {
     JobOptions o;
@@ -76,12 +99,15 @@ TEST(Launchers, TorchrunAndOpenMpiVariables) {
   }
 }
 
-TEST(Failures, DeadPeerGivesAnErrorWithinTheTimeout) {
+// Large all-reduces run over the transport and peers' memory, small ones through shared memory.
+class DeadPeer : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(DeadPeer, GivesAnErrorWithinTheTimeout) {
   JobOptions o;
   o.env["TORC_TIMEOUT"] = "8";
   o.deadlineSec = 60;
   auto start = std::chrono::steady_clock::now();
-  auto res = runJob(worker(), {"die"}, 3, o);
+  auto res = runJob(worker(), {"die", GetParam()}, 3, o);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(res[1].exitCode, 128 + SIGALRM) << describe(res);
   for (int r : {0, 2}) {
@@ -93,12 +119,18 @@ TEST(Failures, DeadPeerGivesAnErrorWithinTheTimeout) {
   EXPECT_LT(secs, 8 + 10) << "survivors took longer than TORC_TIMEOUT to fail";
 }
 
-TEST(Failures, SilentPeerTimesOutAndAbortUnblocksAnotherThread) {
+INSTANTIATE_TEST_SUITE_P(Failures, DeadPeer, ::testing::Values("4194304", "16"),
+                         [](const auto& info) { return std::string(info.param[0] == '4' ? "Large" : "Small"); });
+
+// A receive from a rank that never sends, and a small all-reduce it never joins.
+class SilentPeer : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(SilentPeer, TimesOutAndAbortUnblocksAnotherThread) {
   JobOptions o;
   o.env["TORC_TIMEOUT"] = "2";
   o.deadlineSec = 25;
   auto start = std::chrono::steady_clock::now();
-  auto res = runJob(worker(), {"hang"}, 3, o);
+  auto res = runJob(worker(), {"hang", GetParam()}, 3, o);
   EXPECT_EQ(res[0].exitCode, 0) << describe(res);
   EXPECT_NE(res[0].out.find("result 8 timeout"), std::string::npos) << describe(res);
   EXPECT_NE(res[0].out.find("waiting for rank 1"), std::string::npos) << describe(res);
@@ -107,6 +139,9 @@ TEST(Failures, SilentPeerTimesOutAndAbortUnblocksAnotherThread) {
   for (auto& r : res) EXPECT_FALSE(r.timedOut) << describe(res);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 15);
 }
+
+INSTANTIATE_TEST_SUITE_P(Failures, SilentPeer, ::testing::Values("0", "3"),
+                         [](const auto& info) { return std::string(info.param[0] == '0' ? "Recv" : "AllReduce"); });
 
 TEST(Failures, WrongSecretIsDroppedAndTheRendezvousGoesOn) {
   JobOptions o;
