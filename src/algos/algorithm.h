@@ -37,6 +37,8 @@ struct CollArgs {
   // Collectives whose contribution per rank fits this many bytes can run one-shot through the
   // node's shared-memory segment (0: there is none).
   size_t oneshotMaxBytes = 0;
+  // The staged all-reduce (staged.h) is set up: one node, shared segment and peers' memory.
+  bool stagedOk = false;
   // Forces an all-reduce algorithm ("ring", "direct", "rd"); empty: TORC_ALGO decides.
   const char* algo = nullptr;
 };
@@ -61,6 +63,8 @@ Plan recursiveDoublingAllReduce(const CollArgs& a);
 
 // Whether this collective runs one-shot through shared memory (see oneshot.h) instead of a plan.
 bool useOneShot(const CollArgs& a);
+// Whether this all-reduce runs staged through shared memory (see staged.h).
+bool useStaged(const CollArgs& a, bool inPlace);
 
 // Picks the algorithm (TORC_ALGO, else the default for the collective) and builds its plan.
 Result<Plan> buildPlan(const CollArgs& a);

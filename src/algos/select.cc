@@ -8,11 +8,14 @@
 #include "src/base/log.h"
 #include "src/base/param.h"
 
-TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct|rd|oneshot",
-                  "all-reduce algorithm: ring, direct (one node, reads peers' memory), rd (recursive doubling), "
-                  "oneshot (one node, through shared memory, up to TORC_ONESHOT_MAX_BYTES), auto (oneshot where "
-                  "it fits, else rd up to TORC_SMALL_MAX_BYTES, direct from TORC_DIRECT_MIN_BYTES when possible, "
+TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct|rd|oneshot|staged",
+                  "all-reduce algorithm: ring, direct (one node, reads and writes peers' memory), staged (one "
+                  "node, reads peers' memory, results staged in shared memory), rd (recursive doubling), oneshot "
+                  "(one node, through shared memory, up to TORC_ONESHOT_MAX_BYTES), auto (oneshot where it fits, "
+                  "else rd up to TORC_SMALL_MAX_BYTES, staged from TORC_STAGED_MIN_BYTES out of place and direct from TORC_DIRECT_MIN_BYTES when possible, "
                   "else ring)");
+
+TORC_DECLARE_PARAM(StagedMinBytes, int64_t);
 
 namespace torc::algos {
 
@@ -37,6 +40,15 @@ bool useOneShot(const CollArgs& a) {
   return algo == "auto" || algo == "oneshot";
 }
 
+// Staged pays where its non-temporal stores do: large out-of-place results. In place, and below
+// that size (results that stay in cache), direct's pushing into peers' buffers measured faster.
+bool useStaged(const CollArgs& a, bool inPlace) {
+  if (!a.stagedOk || a.coll != Coll::kAllReduce || a.nranks < 2 || a.count == 0) return false;
+  const std::string algo = a.algo ? a.algo : torcParamAlgo();
+  return algo == "staged" ||
+         (algo == "auto" && !inPlace && a.count * a.elemSize >= static_cast<size_t>(torcParamStagedMinBytes()));
+}
+
 static Result<Plan> build(const CollArgs& a) {
   if (a.nranks < 1 || a.rank < 0 || a.rank >= a.nranks || a.elemSize == 0 || a.scratchSlots < 1)
     return errorf(Code::kInternalError, "bad plan arguments (rank %d of %d, element %zu bytes)", a.rank, a.nranks,
@@ -52,8 +64,9 @@ static Result<Plan> build(const CollArgs& a) {
       if (fitsSlot && (algo == "rd" || (algo == "auto" && a.nranks > 2 && bytes <= a.smallMaxBytes)))
         return recursiveDoublingAllReduce(a);
       if (a.directOk && (algo == "direct" || (algo == "auto" && bytes >= a.directMinBytes))) return directAllReduce(a);
-      if (algo == "direct" && a.rank == 0 && a.count > 0)
-        TORC_INFO(kLogTuning, "TORC_ALGO=direct needs every rank on one node with cross-memory attach; using ring");
+      if ((algo == "direct" || algo == "staged") && a.rank == 0 && a.count > 0)
+        TORC_INFO(kLogTuning, "TORC_ALGO=%s needs every rank on one node with cross-memory attach%s; using ring",
+                  algo.c_str(), algo == "staged" ? " and shared memory" : "");
       return ringAllReduce(a);
     }
     case Coll::kAllGather: return ringAllGather(a);

@@ -37,6 +37,13 @@ TORC_PARAM(ScratchSlots, int64_t, "SCRATCH_SLOTS", 4, "chunk-sized receive buffe
 namespace torc::core {
 namespace {
 
+// Staging slots per rank for the staged all-reduce: enough to keep producers a few chunks ahead.
+constexpr int kStagedSlots = 4;
+// The segment holds the one-shot mailboxes, then the staged all-reduce's region.
+size_t stagedOffset(int nranks, size_t oneshotMaxBytes) {
+  return (torc::algos::OneShot::segmentBytes(nranks, oneshotMaxBytes) + 4095) / 4096 * 4096;
+}
+
 // A known word at a known address: peers read it to prove they can reach this process's memory.
 const uint64_t kProbeWord = 0x746f72632d636d61ull;
 
@@ -174,11 +181,14 @@ Status Comm::init(const RootInfo& root) {
   // once the barrier is through.
   if (torcParamShm() && nranks_ > 1 && localRanks == nranks_ && rank_ == 0 && torcParamOneshotMaxBytes() > 0) {
     oneshotMaxBytes_ = static_cast<size_t>(std::min<int64_t>(torcParamOneshotMaxBytes(), 64 << 20));
-    size_t bytes = algos::OneShot::segmentBytes(nranks_, oneshotMaxBytes_);
+    size_t bytes = stagedOffset(nranks_, oneshotMaxBytes_) +
+                   algos::StagedAllReduce::regionBytes(nranks_, directChunkBytes_, kStagedSlots);
     auto seg = transport::ShmSegment::create(shmName(root), bytes);
     if (seg.isOk()) {
       shm_ = std::move(seg).value();
       algos::OneShot::format(shm_->data(), nranks_, oneshotMaxBytes_);
+      algos::StagedAllReduce::format(shm_->data() + stagedOffset(nranks_, oneshotMaxBytes_), nranks_,
+                                     directChunkBytes_, kStagedSlots);
     } else {
       TORC_INFO(kLogInit, "no shared memory for small collectives: %s", seg.status().message().c_str());
     }
@@ -206,7 +216,7 @@ std::string Comm::shmName(const RootInfo& root) const {
 Status Comm::setUpLocalPaths(const RootInfo& root) {
   if (nranks_ == 1) return Status::ok();
   std::vector<int> pids(static_cast<size_t>(nranks_), 0);
-  uint8_t ok[2] = {static_cast<uint8_t>(torcParamCma()), 0};  // {cma, shm}
+  uint8_t ok[3] = {static_cast<uint8_t>(torcParamCma()), 0, 0};  // {cma, shm, staged}
   bool local = true;
   for (int r = 0; r < nranks_; ++r) {
     const PeerInfo& p = peers_[static_cast<size_t>(r)];
@@ -237,26 +247,37 @@ Status Comm::setUpLocalPaths(const RootInfo& root) {
     }
     ok[1] = oneshot_ != nullptr;
   }
-  uint8_t all[2] = {0, 0};
+  std::unique_ptr<transport::DirectAccess> access;
+  if (ok[0]) access = transport::createCmaAccess(pids);
+  if (ok[0] && ok[1]) {
+    char* region = shm_->data() + stagedOffset(nranks_, oneshotMaxBytes_);
+    auto st = algos::StagedAllReduce::attach(region, shm_->size() - stagedOffset(nranks_, oneshotMaxBytes_), rank_,
+                                             nranks_, access.get());
+    // Its bounce buffer is this rank's scratch.
+    if (st.isOk() && st.value()->chunkBytes() <= scratchBytes_) staged_ = std::move(st).value();
+    ok[2] = staged_ != nullptr;
+  }
+  uint8_t all[3] = {0, 0, 0};
   algos::CollArgs a;
   a.coll = algos::Coll::kAllReduce;
-  a.count = 2;
+  a.count = 3;
   TORC_RETURN_IF_ERROR(run(a, ok, all, kernels::DType::kUint8, kernels::RedOp::kMin));
   // Everyone has opened the segment (or given up): its name can go.
   if (shm_) shm_->unlink();
   if (all[0]) {
-    direct_ = transport::createCmaAccess(std::move(pids));
+    direct_ = std::move(access);
     ctx_.direct = direct_.get();
   }
+  if (!all[0] || !all[2]) staged_.reset();
   if (!all[1]) {
     oneshot_.reset();
     shm_.reset();
     oneshotMaxBytes_ = 0;
   }
   TORC_INFO(kLogInit, "direct access to peers' memory (cross-memory attach): %s; shared memory for collectives up "
-            "to %zu bytes: %s",
+            "to %zu bytes: %s; staged all-reduce: %s",
             all[0] ? "yes" : ok[0] ? "no (another rank cannot)" : "no (peers on other nodes, or no permission)",
-            oneshotMaxBytes_, all[1] ? "yes" : ok[1] ? "no (another rank cannot)" : "no");
+            oneshotMaxBytes_, all[1] ? "yes" : ok[1] ? "no (another rank cannot)" : "no", staged_ ? "yes" : "no");
   return Status::ok();
 }
 
@@ -307,9 +328,16 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
   a.directChunkBytes = directChunkBytes_;
   a.smallMaxBytes = smallMaxBytes_;
   a.oneshotMaxBytes = oneshot_ ? oneshotMaxBytes_ : 0;
+  a.stagedOk = staged_ != nullptr;
   if (algos::useOneShot(a)) {
     std::lock_guard<std::mutex> running(runMu_);
     Status st = oneshot_->run(a, input, output, dtype, op, ctx_, timeoutSec_);
+    if (!st.isOk()) setFailed(st);
+    return st;
+  }
+  if (algos::useStaged(a, input == output)) {
+    std::lock_guard<std::mutex> running(runMu_);
+    Status st = staged_->run(input, output, a.count, dtype, op, scratch_, ctx_, timeoutSec_);
     if (!st.isOk()) setFailed(st);
     return st;
   }

@@ -14,6 +14,7 @@
 #include "src/algos/algorithm.h"
 #include "src/algos/executor.h"
 #include "src/algos/oneshot.h"
+#include "src/algos/staged.h"
 #include "src/base/status.h"
 #include "src/core/bootstrap.h"
 #include "src/transport/shm/shm_segment.h"
@@ -76,6 +77,7 @@ class Comm {
   std::unique_ptr<transport::DirectAccess> direct_;
   std::unique_ptr<transport::ShmSegment> shm_;  // this node's segment (all ranks on one node)
   std::unique_ptr<algos::OneShot> oneshot_;
+  std::unique_ptr<algos::StagedAllReduce> staged_;
   std::string nodeId_;
   uint64_t pidNs_ = 0;
   std::atomic<bool> aborting_{false};

@@ -66,6 +66,12 @@ TEST(Forced, DirectAllReduceEverySize) {
 
 TEST(Forced, RingAllReduceEverySize) { allReduceForced("ring", {}, {3, 4}); }
 
+TEST(Forced, StagedAllReduceEverySize) {
+  // Page-sized chunks: many per call, every staging slot reused many times; non-temporal stores
+  // from the smallest size.
+  allReduceForced("staged", {{"TORC_DIRECT_CHUNK_BYTES", "4096"}, {"TORC_STAGED_MIN_BYTES", "0"}}, {2, 3, 4});
+}
+
 // Small collectives go through the shared-memory segment by default: run the transport's
 // algorithms over the small sizes too, and the one-shot path over large ones.
 TEST(Forced, EveryCollectiveWithoutSharedMemory) {
@@ -99,15 +105,21 @@ TEST(Launchers, TorchrunAndOpenMpiVariables) {
   }
 }
 
-// Large all-reduces run over the transport and peers' memory, small ones through shared memory.
-class DeadPeer : public ::testing::TestWithParam<const char*> {};
+// Large all-reduces run over peers' memory (direct, or staged through shared memory), small
+// ones through shared memory (one-shot).
+struct DeadPeerCase {
+  const char* count;
+  const char* algo;
+};
+class DeadPeer : public ::testing::TestWithParam<DeadPeerCase> {};
 
 TEST_P(DeadPeer, GivesAnErrorWithinTheTimeout) {
   JobOptions o;
   o.env["TORC_TIMEOUT"] = "8";
+  o.env["TORC_ALGO"] = GetParam().algo;
   o.deadlineSec = 60;
   auto start = std::chrono::steady_clock::now();
-  auto res = runJob(worker(), {"die", GetParam()}, 3, o);
+  auto res = runJob(worker(), {"die", GetParam().count}, 3, o);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(res[1].exitCode, 128 + SIGALRM) << describe(res);
   for (int r : {0, 2}) {
@@ -119,8 +131,12 @@ TEST_P(DeadPeer, GivesAnErrorWithinTheTimeout) {
   EXPECT_LT(secs, 8 + 10) << "survivors took longer than TORC_TIMEOUT to fail";
 }
 
-INSTANTIATE_TEST_SUITE_P(Failures, DeadPeer, ::testing::Values("4194304", "16"),
-                         [](const auto& info) { return std::string(info.param[0] == '4' ? "Large" : "Small"); });
+INSTANTIATE_TEST_SUITE_P(Failures, DeadPeer,
+                         ::testing::Values(DeadPeerCase{"4194304", "auto"}, DeadPeerCase{"4194304", "staged"},
+                                           DeadPeerCase{"16", "auto"}),
+                         [](const auto& info) {
+                           return std::string(info.param.count[0] == '4' ? "Large_" : "Small_") + info.param.algo;
+                         });
 
 // A receive from a rank that never sends, and a small all-reduce it never joins.
 class SilentPeer : public ::testing::TestWithParam<const char*> {};
