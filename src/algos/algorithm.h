@@ -39,6 +39,7 @@ struct CollArgs {
   size_t oneshotMaxBytes = 0;
   // The staged all-reduce (staged.h) is set up: one node, shared segment and peers' memory.
   bool stagedOk = false;
+  size_t stagedMinBytes = 16 << 20;  // out-of-place all-reduces from this size run staged (auto)
   // Forces an all-reduce algorithm ("ring", "direct", "rd"); empty: TORC_ALGO decides.
   const char* algo = nullptr;
 };

@@ -10,8 +10,6 @@
 #include "src/base/log.h"
 #include "src/base/param.h"
 
-TORC_PARAM(YieldUs, int64_t, "YIELD_US", 2000,
-           "microseconds to keep yielding the core before sleeping on the transport's event fd");
 namespace torc::algos {
 
 using transport::Request;
@@ -203,7 +201,7 @@ Status Executor::run(const Plan& plan, const ExecArgs& args, const ExecContext& 
   TORC_RETURN_IF_ERROR(start(plan, args, ctx));
   using Clock = std::chrono::steady_clock;
   const auto spin = std::chrono::microseconds(ctx.spinUs);
-  const auto yieldPhase = std::chrono::microseconds(torcParamYieldUs());
+  const auto yieldPhase = std::chrono::microseconds(ctx.yieldUs);
   const auto timeout = std::chrono::duration<double>(timeoutSec);
   auto lastProgress = Clock::now();
   auto lastPeerCheck = lastProgress;

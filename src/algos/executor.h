@@ -14,12 +14,8 @@
 
 #include "kernels/reduce.h"
 #include "src/algos/plan.h"
-#include "src/base/param.h"
 #include "src/base/status.h"
 #include "src/transport/transport.h"
-
-// Microseconds a waiting rank yields the core before it sleeps (defined in executor.cc).
-TORC_DECLARE_PARAM(YieldUs, int64_t);
 
 namespace torc::algos {
 
@@ -36,6 +32,8 @@ struct ExecContext {
   const std::atomic<bool>* abortFlag = nullptr;
   // Microseconds to poll without yielding when nothing moves (0 when ranks outnumber cores).
   int spinUs = 0;
+  // Then microseconds to keep yielding the core before sleeping.
+  int yieldUs = 2000;
 };
 
 struct ExecArgs {

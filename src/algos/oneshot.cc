@@ -84,7 +84,7 @@ Status OneShot::waitForAll(uint32_t target, const ExecContext& ctx, double timeo
   Flag* f = flags(base_);
   using Clock = std::chrono::steady_clock;
   const auto spin = std::chrono::microseconds(ctx.spinUs);
-  const auto yieldPhase = std::chrono::microseconds(torcParamYieldUs());
+  const auto yieldPhase = std::chrono::microseconds(ctx.yieldUs);
   const auto timeout = std::chrono::duration<double>(timeoutSec);
   Clock::time_point lastPeerCheck{};
   // Ranks are waited for in turn: once one has arrived it stays arrived. Any rank arriving is

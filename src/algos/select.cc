@@ -15,8 +15,6 @@ TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct|rd|oneshot|staged",
                   "else rd up to TORC_SMALL_MAX_BYTES, staged from TORC_STAGED_MIN_BYTES out of place and direct from TORC_DIRECT_MIN_BYTES when possible, "
                   "else ring)");
 
-TORC_DECLARE_PARAM(StagedMinBytes, int64_t);
-
 namespace torc::algos {
 
 const char* collName(Coll c) {
@@ -46,7 +44,7 @@ bool useStaged(const CollArgs& a, bool inPlace) {
   if (!a.stagedOk || a.coll != Coll::kAllReduce || a.nranks < 2 || a.count == 0) return false;
   const std::string algo = a.algo ? a.algo : torcParamAlgo();
   return algo == "staged" ||
-         (algo == "auto" && !inPlace && a.count * a.elemSize >= static_cast<size_t>(torcParamStagedMinBytes()));
+         (algo == "auto" && !inPlace && a.count * a.elemSize >= a.stagedMinBytes);
 }
 
 static Result<Plan> build(const CollArgs& a) {

@@ -11,10 +11,6 @@
 #include "src/algos/plan.h"
 #include "src/transport/shm/shm_segment.h"
 
-TORC_PARAM(StagedMinBytes, int64_t, "STAGED_MIN_BYTES", 16 << 20,
-           "out-of-place all-reduces from this size (bytes) run staged when TORC_ALGO=auto, and write their results "
-           "with non-temporal stores (results that big leave the cache anyway; smaller ones are better kept there)");
-
 namespace torc::algos {
 namespace {
 
@@ -197,7 +193,7 @@ bool StagedAllReduce::step(Call* c, Status* st) {
 }
 
 Status StagedAllReduce::run(const void* input, void* output, size_t count, kernels::DType dtype, kernels::RedOp op,
-                            void* bounce, const ExecContext& ctx, double timeoutSec) {
+                            void* bounce, size_t streamingMinBytes, const ExecContext& ctx, double timeoutSec) {
   const int p = nranks_, r = rank_;
   Call c;
   c.in = static_cast<const char*>(input);
@@ -209,7 +205,7 @@ Status StagedAllReduce::run(const void* input, void* output, size_t count, kerne
   c.bounce = static_cast<char*>(bounce);
   c.seq = ++calls_;
   // In place, the output lines are the input lines, which the owners just read: already cached.
-  c.streaming = input != output && count * c.es >= static_cast<size_t>(torcParamStagedMinBytes());
+  c.streaming = input != output && count * c.es >= streamingMinBytes;
   c.peerInput.assign(static_cast<size_t>(p), 0);
   for (int s = 0; s < p; ++s) {
     c.slice.push_back(evenSplit(count, p, s));
@@ -225,7 +221,7 @@ Status StagedAllReduce::run(const void* input, void* output, size_t count, kerne
 
   using Clock = std::chrono::steady_clock;
   const auto spin = std::chrono::microseconds(ctx.spinUs);
-  const auto yieldPhase = std::chrono::microseconds(torcParamYieldUs());
+  const auto yieldPhase = std::chrono::microseconds(ctx.yieldUs);
   const auto timeout = std::chrono::duration<double>(timeoutSec);
   auto lastMove = Clock::now();
   auto lastPeerCheck = lastMove;

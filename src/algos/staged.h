@@ -39,9 +39,10 @@ class StagedAllReduce {
                                                          transport::DirectAccess* access);
 
   size_t chunkBytes() const { return chunkBytes_; }
-  // bounce: at least chunkBytes() of this rank's own memory.
+  // bounce: at least chunkBytes() of this rank's own memory. Out-of-place results of at least
+  // streamingMinBytes are written with non-temporal stores.
   Status run(const void* input, void* output, size_t count, kernels::DType dtype, kernels::RedOp op, void* bounce,
-             const ExecContext& ctx, double timeoutSec);
+             size_t streamingMinBytes, const ExecContext& ctx, double timeoutSec);
 
  private:
   StagedAllReduce(char* base, int rank, int nranks, size_t chunkBytes, int slots, transport::DirectAccess* access);

@@ -32,6 +32,12 @@ TORC_PARAM(Shm, bool, "SHM", true,
            "ranks of one node share a memory segment for small collectives (one-shot, no transport)");
 TORC_PARAM(OneshotMaxBytes, int64_t, "ONESHOT_MAX_BYTES", 32 << 10,
            "largest per-rank contribution (bytes) of a collective that runs one-shot through shared memory");
+TORC_PARAM(YieldUs, int64_t, "YIELD_US", 2000,
+           "microseconds a waiting rank keeps yielding the core before it sleeps (after TORC_SPIN_US)");
+TORC_PARAM(StagedMinBytes, int64_t, "STAGED_MIN_BYTES", 16 << 20,
+           "out-of-place all-reduces from this size (bytes) run staged when TORC_ALGO=auto, and write their results "
+           "with non-temporal stores (results that big leave the cache anyway; smaller ones are better kept there)");
+TORC_DECLARE_PARAM(Algo, std::string);  // select.cc
 TORC_PARAM(ScratchSlots, int64_t, "SCRATCH_SLOTS", 4, "chunk-sized receive buffers per communicator");
 
 namespace torc::core {
@@ -99,6 +105,8 @@ Status Comm::init(const RootInfo& root) {
   scratchSlots_ = static_cast<int>(std::clamp<int64_t>(torcParamScratchSlots(), 1, 64));
   directMinBytes_ = static_cast<size_t>(std::max<int64_t>(torcParamDirectMinBytes(), 0));
   smallMaxBytes_ = static_cast<size_t>(std::max<int64_t>(torcParamSmallMaxBytes(), 0));
+  stagedMinBytes_ = static_cast<size_t>(std::max<int64_t>(torcParamStagedMinBytes(), 0));
+  algo_ = torcParamAlgo();
   // Two blocks (accumulator, incoming) must fit the scratch.
   directChunkBytes_ = static_cast<size_t>(std::clamp<int64_t>(torcParamDirectChunkBytes(), 64,
                                                               static_cast<int64_t>(chunkBytes_ * scratchSlots_ / 2)));
@@ -171,6 +179,7 @@ Status Comm::init(const RootInfo& root) {
   int cores = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
   int64_t spin = torcParamSpinUs();
   ctx_.spinUs = static_cast<int>(spin >= 0 ? spin : (localRanks > cores ? 0 : 50));
+  ctx_.yieldUs = static_cast<int>(std::clamp<int64_t>(torcParamYieldUs(), 0, 10000000));
   TORC_INFO(kLogInit,
             "comm rank %d of %d ready: %zu node(s), %d rank(s) on %d core(s) here, spin %d us, transport %s, "
             "chunk %zu B x %d slots, timeout %.0f s",
@@ -329,6 +338,8 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
   a.smallMaxBytes = smallMaxBytes_;
   a.oneshotMaxBytes = oneshot_ ? oneshotMaxBytes_ : 0;
   a.stagedOk = staged_ != nullptr;
+  a.stagedMinBytes = stagedMinBytes_;
+  if (a.algo == nullptr) a.algo = algo_.c_str();
   if (algos::useOneShot(a)) {
     std::lock_guard<std::mutex> running(runMu_);
     Status st = oneshot_->run(a, input, output, dtype, op, ctx_, timeoutSec_);
@@ -337,7 +348,7 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
   }
   if (algos::useStaged(a, input == output)) {
     std::lock_guard<std::mutex> running(runMu_);
-    Status st = staged_->run(input, output, a.count, dtype, op, scratch_, ctx_, timeoutSec_);
+    Status st = staged_->run(input, output, a.count, dtype, op, scratch_, stagedMinBytes_, ctx_, timeoutSec_);
     if (!st.isOk()) setFailed(st);
     return st;
   }

@@ -72,6 +72,8 @@ class Comm {
   int scratchSlots_ = 0;
   size_t directMinBytes_ = 0;
   size_t smallMaxBytes_ = 0;
+  size_t stagedMinBytes_ = 0;
+  std::string algo_;  // TORC_ALGO, read once
   size_t directChunkBytes_ = 0;
   size_t oneshotMaxBytes_ = 0;
   std::unique_ptr<transport::DirectAccess> direct_;
