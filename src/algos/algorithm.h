@@ -34,9 +34,11 @@ struct CollArgs {
   size_t directChunkBytes = 256 << 10;
   // All-reduces up to this size use recursive doubling when TORC_ALGO=auto (and fit a slot).
   size_t smallMaxBytes = 16 << 10;
-  // Collectives whose contribution per rank fits this many bytes can run one-shot through the
-  // node's shared-memory segment (0: there is none).
-  size_t oneshotMaxBytes = 0;
+  // Shared-memory paths on one node: the segment's slot size (0: there is none); collectives whose
+  // contribution per rank fits oneshotMaxBytes run one-shot, larger all-reduces that fit a slot
+  // two-shot.
+  size_t shmSlotBytes = 0;
+  size_t oneshotMaxBytes = 32 << 10;
   // The staged all-reduce (staged.h) is set up: one node, shared segment and peers' memory.
   bool stagedOk = false;
   size_t stagedMinBytes = 16 << 20;  // out-of-place all-reduces from this size run staged (auto)
@@ -62,8 +64,9 @@ Plan disseminationBarrier(const CollArgs& a);
 Plan directAllReduce(const CollArgs& a);
 Plan recursiveDoublingAllReduce(const CollArgs& a);
 
-// Whether this collective runs one-shot through shared memory (see oneshot.h) instead of a plan.
-bool useOneShot(const CollArgs& a);
+// Whether this collective runs through shared memory (see oneshot.h) instead of a plan.
+enum class ShmPath { kNone, kOneShot, kTwoShot };
+ShmPath shmPath(const CollArgs& a);
 // Whether this all-reduce runs staged through shared memory (see staged.h).
 bool useStaged(const CollArgs& a, bool inPlace);
 

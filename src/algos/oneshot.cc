@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "src/algos/plan.h"
 #include "src/transport/shm/shm_segment.h"
 
 namespace torc::algos {
@@ -26,7 +27,7 @@ struct Header {
 // sees the flag has the data in the same line.
 constexpr size_t kInlineBytes = 24;
 struct alignas(kLine) Flag {
-  std::atomic<uint32_t> seq;       // calls this rank has posted
+  std::atomic<uint32_t> seq;       // phases this rank has posted (one per one-shot call, two per two-shot)
   std::atomic<uint32_t> sleepers;  // ranks asleep on seq's futex
   char inlined[2][kInlineBytes];   // contributions of up to kInlineBytes, by seq & 1
 };
@@ -126,24 +127,50 @@ Status OneShot::waitForAll(uint32_t target, const ExecContext& ctx, double timeo
   return Status::ok();
 }
 
+Status OneShot::postAndWait(const ExecContext& ctx, double timeoutSec, const char* what) {
+  const uint32_t phase = ++phases_;
+  Flag& f = flags(base_)[rank_];
+  f.seq.store(phase, std::memory_order_seq_cst);
+  if (f.sleepers.load(std::memory_order_seq_cst) != 0) transport::futexWakeAll(&f.seq);
+  return waitForAll(phase, ctx, timeoutSec, what);
+}
+
 Status OneShot::run(const CollArgs& a, const void* input, void* output, kernels::DType dtype, kernels::RedOp op,
-                    const ExecContext& ctx, double timeoutSec) {
+                    bool twoShot, const ExecContext& ctx, double timeoutSec) {
   const size_t es = a.elemSize, n = a.count, bytes = n * es;
   const int p = nranks_, r = rank_;
   if (postedBytes(a) > maxBytes_)
     return errorf(Code::kInternalError, "one-shot %s of %zu bytes does not fit a %zu-byte slot", collName(a.coll),
                   postedBytes(a), maxBytes_);
-  const uint32_t seq = seq_++;
-  char* mine = const_cast<char*>(slot(r, seq, postedBytes(a)));
+  const uint32_t seq = calls_++;
+  const size_t posted = postedBytes(a);
+  char* mine = const_cast<char*>(slot(r, seq, posted));
   const bool posts = a.coll != Coll::kBarrier && (a.coll != Coll::kBroadcast || r == a.root);
-  if (posts) memcpy(mine, input, postedBytes(a));
-  Flag& f = flags(base_)[r];
-  f.seq.store(seq + 1, std::memory_order_seq_cst);
-  if (f.sleepers.load(std::memory_order_seq_cst) != 0) transport::futexWakeAll(&f.seq);
-  TORC_RETURN_IF_ERROR(waitForAll(seq + 1, ctx, timeoutSec, collName(a.coll)));
+  if (posts) memcpy(mine, input, posted);
+  TORC_RETURN_IF_ERROR(postAndWait(ctx, timeoutSec, collName(a.coll)));
 
   char* out = static_cast<char*>(output);
-  const size_t posted = postedBytes(a);
+  if (twoShot) {
+    // Rank r reduces its slice into its output, puts it back into its own slot (no other rank
+    // reads slice r of r's slot), and everyone gathers the slices once all are there.
+    const Range mineR = evenSplit(n, p, r);
+    if (mineR.len > 0) {
+      kernels::reduce(dtype, op, out + mineR.off * es, slot(0, seq, posted) + mineR.off * es,
+                      slot(1, seq, posted) + mineR.off * es, mineR.len);
+      for (int q = 2; q < p; ++q)
+        kernels::reduce(dtype, op, out + mineR.off * es, out + mineR.off * es, slot(q, seq, posted) + mineR.off * es,
+                        mineR.len);
+      if (op == kernels::RedOp::kAvg) kernels::finalizeAvg(dtype, out + mineR.off * es, mineR.len, p);
+      memcpy(mine + mineR.off * es, out + mineR.off * es, mineR.len * es);
+    }
+    TORC_RETURN_IF_ERROR(postAndWait(ctx, timeoutSec, collName(a.coll)));
+    for (int q = 0; q < p; ++q) {
+      if (q == r) continue;
+      const Range s = evenSplit(n, p, q);
+      memcpy(out + s.off * es, slot(q, seq, posted) + s.off * es, s.len * es);
+    }
+    return Status::ok();
+  }
   // Reduces element range [off, off + len) of every rank's slot into dst, in rank order.
   auto reduceAll = [&](char* dst, size_t off, size_t len) {
     if (len == 0) return;

@@ -2,12 +2,13 @@
 // one node: latency there is the cost of handing over a cache line, not of a transport.
 //
 // Every rank owns a mailbox: a flag word and two data slots (tiny contributions ride in the
-// flag's cache line). A call copies this rank's
-// contribution into slot (seq & 1), raises the flag to seq + 1, waits until every rank's flag
-// reaches seq + 1, and computes its result straight from the mailboxes (reductions in rank
-// order 0, 1, ..., p - 1, so every rank gets the same bits). Two slots suffice: a rank writes
-// slot (seq & 1) only after seeing every flag at seq, and each rank raised that flag after it
-// had finished reading call seq - 2 from the same slots.
+// flag's cache line). A call copies this rank's contribution into slot (call & 1), raises its
+// flag, waits until every rank's flag is as high, and computes its result straight from the
+// mailboxes (reductions in rank order 0, 1, ..., p - 1, so every rank gets the same bits). Two
+// slots suffice: a rank writes slot (c & 1) in call c only after seeing every flag raised in
+// call c - 1, and each rank raised it after it had finished reading call c - 2 from the slots.
+// Medium all-reduces go two-shot: the same, plus a second flag after each rank has reduced its
+// own slice back into its slot.
 //
 // Waiting spins for ExecContext::spinUs, then yields the core, then sleeps on the flag's futex
 // (the poster wakes sleepers), checking the abort flag, dead peers and TORC_TIMEOUT.
@@ -39,13 +40,17 @@ class OneShot {
   // Bytes each rank puts in its slot for this collective.
   static size_t postedBytes(const CollArgs& a);
   // Runs all-reduce, all-gather, reduce-scatter, broadcast, reduce or barrier (a.coll) on this
-  // rank; postedBytes(a) must fit a slot.
+  // rank; postedBytes(a) must fit a slot. twoShot (all-reduce only): each rank reduces only its
+  // slice and the slices are gathered after a second flag, which reads 3 buffers' worth per
+  // rank instead of p (the same bits as one-shot: every element is reduced in rank order).
   Status run(const CollArgs& a, const void* input, void* output, kernels::DType dtype, kernels::RedOp op,
-             const ExecContext& ctx, double timeoutSec);
+             bool twoShot, const ExecContext& ctx, double timeoutSec);
 
  private:
   OneShot(char* base, int rank, int nranks, size_t maxBytes, size_t slotBytes)
       : base_(base), rank_(rank), nranks_(nranks), maxBytes_(maxBytes), slotBytes_(slotBytes) {}
+  // Raises this rank's flag one phase and waits for every rank to reach that phase.
+  Status postAndWait(const ExecContext& ctx, double timeoutSec, const char* what);
   Status waitForAll(uint32_t target, const ExecContext& ctx, double timeoutSec, const char* what);
   // Where rank r's contribution of `bytes` to call seq lives.
   const char* slot(int r, uint32_t seq, size_t bytes) const;
@@ -55,7 +60,8 @@ class OneShot {
   int nranks_;
   size_t maxBytes_;
   size_t slotBytes_;
-  uint32_t seq_ = 0;  // calls so far; the same on every rank
+  uint32_t calls_ = 0;   // calls so far (slot parity); the same on every rank
+  uint32_t phases_ = 0;  // flag raises so far; the same on every rank
 };
 
 }  // namespace torc::algos

@@ -8,11 +8,11 @@
 #include "src/base/log.h"
 #include "src/base/param.h"
 
-TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct|rd|oneshot|staged",
+TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct|rd|oneshot|twoshot|staged",
                   "all-reduce algorithm: ring, direct (one node, reads and writes peers' memory), staged (one "
                   "node, reads peers' memory, results staged in shared memory), rd (recursive doubling), oneshot "
-                  "(one node, through shared memory, up to TORC_ONESHOT_MAX_BYTES), auto (oneshot where it fits, "
-                  "else rd up to TORC_SMALL_MAX_BYTES, staged from TORC_STAGED_MIN_BYTES out of place and direct from TORC_DIRECT_MIN_BYTES when possible, "
+                  "and twoshot (one node, through shared memory, up to TORC_SHM_SLOT_BYTES), auto (oneshot up to "
+                  "TORC_ONESHOT_MAX_BYTES, twoshot up to TORC_SHM_SLOT_BYTES, else rd up to TORC_SMALL_MAX_BYTES, staged from TORC_STAGED_MIN_BYTES out of place and direct from TORC_DIRECT_MIN_BYTES when possible, "
                   "else ring)");
 
 namespace torc::algos {
@@ -31,11 +31,17 @@ const char* collName(Coll c) {
   return "?";
 }
 
-bool useOneShot(const CollArgs& a) {
-  if (a.oneshotMaxBytes == 0 || a.nranks < 2 || OneShot::postedBytes(a) > a.oneshotMaxBytes) return false;
-  if (a.coll != Coll::kAllReduce) return true;
+ShmPath shmPath(const CollArgs& a) {
+  const size_t bytes = OneShot::postedBytes(a);
+  if (a.shmSlotBytes == 0 || a.nranks < 2 || bytes > a.shmSlotBytes) return ShmPath::kNone;
+  if (a.coll != Coll::kAllReduce) return bytes <= a.oneshotMaxBytes ? ShmPath::kOneShot : ShmPath::kNone;
   const std::string algo = a.algo ? a.algo : torcParamAlgo();
-  return algo == "auto" || algo == "oneshot";
+  if (algo == "oneshot") return ShmPath::kOneShot;
+  if (algo == "twoshot") return ShmPath::kTwoShot;
+  if (algo != "auto") return ShmPath::kNone;
+  if (bytes <= a.oneshotMaxBytes) return ShmPath::kOneShot;
+  // At p = 2 two-shot reads as much as one-shot and direct measured faster above it.
+  return a.nranks > 2 ? ShmPath::kTwoShot : ShmPath::kNone;
 }
 
 // Staged pays where its non-temporal stores do: large out-of-place results. In place, and below

@@ -30,8 +30,12 @@ TORC_PARAM(DirectChunkBytes, int64_t, "DIRECT_CHUNK_BYTES", 256 << 10,
            "block the direct algorithm reduces at a time (keep it cache-sized)");
 TORC_PARAM(Shm, bool, "SHM", true,
            "ranks of one node share a memory segment for small collectives (one-shot, no transport)");
-TORC_PARAM(OneshotMaxBytes, int64_t, "ONESHOT_MAX_BYTES", 32 << 10,
-           "largest per-rank contribution (bytes) of a collective that runs one-shot through shared memory");
+TORC_PARAM(ShmSlotBytes, int64_t, "SHM_SLOT_BYTES", 512 << 10,
+           "largest per-rank contribution (bytes) of a collective that runs through shared memory (one-shot or "
+           "two-shot; rank 0's value holds)");
+TORC_PARAM(OneshotMaxBytes, int64_t, "ONESHOT_MAX_BYTES", -1,
+           "largest per-rank contribution (bytes) of a collective that runs one-shot; all-reduces above it that fit "
+           "a slot run two-shot from p = 3 (-1: 32 KiB at p = 2, 8 KiB above, where one-shot reads p buffers)");
 TORC_PARAM(YieldUs, int64_t, "YIELD_US", 2000,
            "microseconds a waiting rank keeps yielding the core before it sleeps (after TORC_SPIN_US)");
 TORC_PARAM(StagedMinBytes, int64_t, "STAGED_MIN_BYTES", 16 << 20,
@@ -46,8 +50,8 @@ namespace {
 // Staging slots per rank for the staged all-reduce: enough to keep producers a few chunks ahead.
 constexpr int kStagedSlots = 4;
 // The segment holds the one-shot mailboxes, then the staged all-reduce's region.
-size_t stagedOffset(int nranks, size_t oneshotMaxBytes) {
-  return (torc::algos::OneShot::segmentBytes(nranks, oneshotMaxBytes) + 4095) / 4096 * 4096;
+size_t stagedOffset(int nranks, size_t slotBytes) {
+  return (torc::algos::OneShot::segmentBytes(nranks, slotBytes) + 4095) / 4096 * 4096;
 }
 
 // A known word at a known address: peers read it to prove they can reach this process's memory.
@@ -106,6 +110,8 @@ Status Comm::init(const RootInfo& root) {
   directMinBytes_ = static_cast<size_t>(std::max<int64_t>(torcParamDirectMinBytes(), 0));
   smallMaxBytes_ = static_cast<size_t>(std::max<int64_t>(torcParamSmallMaxBytes(), 0));
   stagedMinBytes_ = static_cast<size_t>(std::max<int64_t>(torcParamStagedMinBytes(), 0));
+  const int64_t oneshotMax = torcParamOneshotMaxBytes();
+  oneshotMaxBytes_ = oneshotMax >= 0 ? static_cast<size_t>(oneshotMax) : nranks_ == 2 ? 32 << 10 : 8 << 10;
   algo_ = torcParamAlgo();
   // Two blocks (accumulator, incoming) must fit the scratch.
   directChunkBytes_ = static_cast<size_t>(std::clamp<int64_t>(torcParamDirectChunkBytes(), 64,
@@ -188,15 +194,15 @@ Status Comm::init(const RootInfo& root) {
 
   // The shared-memory segment exists before the barrier below, so that every rank can open it
   // once the barrier is through.
-  if (torcParamShm() && nranks_ > 1 && localRanks == nranks_ && rank_ == 0 && torcParamOneshotMaxBytes() > 0) {
-    oneshotMaxBytes_ = static_cast<size_t>(std::min<int64_t>(torcParamOneshotMaxBytes(), 64 << 20));
-    size_t bytes = stagedOffset(nranks_, oneshotMaxBytes_) +
+  if (torcParamShm() && nranks_ > 1 && localRanks == nranks_ && rank_ == 0 && torcParamShmSlotBytes() > 0) {
+    shmSlotBytes_ = static_cast<size_t>(std::min<int64_t>(torcParamShmSlotBytes(), 64 << 20));
+    size_t bytes = stagedOffset(nranks_, shmSlotBytes_) +
                    algos::StagedAllReduce::regionBytes(nranks_, directChunkBytes_, kStagedSlots);
     auto seg = transport::ShmSegment::create(shmName(root), bytes);
     if (seg.isOk()) {
       shm_ = std::move(seg).value();
-      algos::OneShot::format(shm_->data(), nranks_, oneshotMaxBytes_);
-      algos::StagedAllReduce::format(shm_->data() + stagedOffset(nranks_, oneshotMaxBytes_), nranks_,
+      algos::OneShot::format(shm_->data(), nranks_, shmSlotBytes_);
+      algos::StagedAllReduce::format(shm_->data() + stagedOffset(nranks_, shmSlotBytes_), nranks_,
                                      directChunkBytes_, kStagedSlots);
     } else {
       TORC_INFO(kLogInit, "no shared memory for small collectives: %s", seg.status().message().c_str());
@@ -237,7 +243,7 @@ Status Comm::setUpLocalPaths(const RootInfo& root) {
     if (ok[0] && r != rank_ && !transport::cmaProbe(p.pid, p.probeAddr, &kProbeWord, sizeof(kProbeWord))) ok[0] = 0;
   }
   if (!local) ok[0] = 0;
-  if (local && torcParamShm() && torcParamOneshotMaxBytes() > 0) {
+  if (local && torcParamShm() && torcParamShmSlotBytes() > 0) {
     if (rank_ != 0) {
       auto seg = transport::ShmSegment::open(shmName(root), algos::OneShot::segmentBytes(nranks_, 0));
       if (seg.isOk())
@@ -249,7 +255,7 @@ Status Comm::setUpLocalPaths(const RootInfo& root) {
       auto os = algos::OneShot::attach(shm_->data(), shm_->size(), rank_, nranks_);
       if (os.isOk()) {
         oneshot_ = std::move(os).value();
-        oneshotMaxBytes_ = oneshot_->maxBytes();  // rank 0's TORC_ONESHOT_MAX_BYTES holds for all
+        shmSlotBytes_ = oneshot_->maxBytes();  // rank 0's TORC_SHM_SLOT_BYTES holds for all
       }
       else
         TORC_INFO(kLogInit, "no shared memory for small collectives: %s", os.status().message().c_str());
@@ -259,8 +265,8 @@ Status Comm::setUpLocalPaths(const RootInfo& root) {
   std::unique_ptr<transport::DirectAccess> access;
   if (ok[0]) access = transport::createCmaAccess(pids);
   if (ok[0] && ok[1]) {
-    char* region = shm_->data() + stagedOffset(nranks_, oneshotMaxBytes_);
-    auto st = algos::StagedAllReduce::attach(region, shm_->size() - stagedOffset(nranks_, oneshotMaxBytes_), rank_,
+    char* region = shm_->data() + stagedOffset(nranks_, shmSlotBytes_);
+    auto st = algos::StagedAllReduce::attach(region, shm_->size() - stagedOffset(nranks_, shmSlotBytes_), rank_,
                                              nranks_, access.get());
     // Its bounce buffer is this rank's scratch.
     if (st.isOk() && st.value()->chunkBytes() <= scratchBytes_) staged_ = std::move(st).value();
@@ -281,12 +287,12 @@ Status Comm::setUpLocalPaths(const RootInfo& root) {
   if (!all[1]) {
     oneshot_.reset();
     shm_.reset();
-    oneshotMaxBytes_ = 0;
+    shmSlotBytes_ = 0;
   }
   TORC_INFO(kLogInit, "direct access to peers' memory (cross-memory attach): %s; shared memory for collectives up "
             "to %zu bytes: %s; staged all-reduce: %s",
             all[0] ? "yes" : ok[0] ? "no (another rank cannot)" : "no (peers on other nodes, or no permission)",
-            oneshotMaxBytes_, all[1] ? "yes" : ok[1] ? "no (another rank cannot)" : "no", staged_ ? "yes" : "no");
+            shmSlotBytes_, all[1] ? "yes" : ok[1] ? "no (another rank cannot)" : "no", staged_ ? "yes" : "no");
   return Status::ok();
 }
 
@@ -336,13 +342,14 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
   a.directMinBytes = directMinBytes_;
   a.directChunkBytes = directChunkBytes_;
   a.smallMaxBytes = smallMaxBytes_;
-  a.oneshotMaxBytes = oneshot_ ? oneshotMaxBytes_ : 0;
+  a.shmSlotBytes = oneshot_ ? shmSlotBytes_ : 0;
+  a.oneshotMaxBytes = oneshotMaxBytes_;
   a.stagedOk = staged_ != nullptr;
   a.stagedMinBytes = stagedMinBytes_;
   if (a.algo == nullptr) a.algo = algo_.c_str();
-  if (algos::useOneShot(a)) {
+  if (algos::ShmPath path = algos::shmPath(a); path != algos::ShmPath::kNone) {
     std::lock_guard<std::mutex> running(runMu_);
-    Status st = oneshot_->run(a, input, output, dtype, op, ctx_, timeoutSec_);
+    Status st = oneshot_->run(a, input, output, dtype, op, path == algos::ShmPath::kTwoShot, ctx_, timeoutSec_);
     if (!st.isOk()) setFailed(st);
     return st;
   }

@@ -75,6 +75,7 @@ class Comm {
   size_t stagedMinBytes_ = 0;
   std::string algo_;  // TORC_ALGO, read once
   size_t directChunkBytes_ = 0;
+  size_t shmSlotBytes_ = 0;     // the shared segment's slot size (0: no segment)
   size_t oneshotMaxBytes_ = 0;
   std::unique_ptr<transport::DirectAccess> direct_;
   std::unique_ptr<transport::ShmSegment> shm_;  // this node's segment (all ranks on one node)

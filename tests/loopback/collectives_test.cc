@@ -84,9 +84,23 @@ TEST(Forced, EveryCollectiveWithoutSharedMemory) {
   }
 }
 
+TEST(Forced, TwoShotAllReduceEverySize) {
+  for (int p : {2, 3, 5}) {
+    for (const char* suite : {"allreduce", "floats"}) {
+      JobOptions o;
+      o.env["TORC_SHM_SLOT_BYTES"] = "8000000";
+      o.env["TORC_ALGO"] = "twoshot";
+      o.deadlineSec = 600;
+      auto res = runJob(worker(), {suite, "100003"}, p, o);
+      for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << suite << " p " << p << describe(res);
+    }
+  }
+}
+
 TEST(Forced, EveryCollectiveOneShotWithLargeSlots) {
   for (const char* suite : {"allreduce", "allgather", "reducescatter", "rooted", "floats"}) {
     JobOptions o;
+    o.env["TORC_SHM_SLOT_BYTES"] = "8000000";
     o.env["TORC_ONESHOT_MAX_BYTES"] = "8000000";
     o.env["TORC_ALGO"] = "oneshot";
     o.deadlineSec = 600;
