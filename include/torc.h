@@ -140,6 +140,18 @@ TORC_API torcResult_t torcCommInitAll(torcComm_t* comms, int ndev, const int* de
  */
 TORC_API torcResult_t torcCommInitFromEnv(torcComm_t* comm);
 
+/** torcCommSplit's color for ranks that want no new communicator. */
+#define TORC_SPLIT_NOCOLOR (-1)
+
+/**
+ * Splits `comm` as NCCL does: the ranks that pass the same color >= 0 form one new
+ * communicator, ranked by key (ties: by rank in `comm`); TORC_SPLIT_NOCOLOR gives *newcomm =
+ * NULL. Collective over every rank of `comm`, which stays usable. Each new communicator gets
+ * its own rendezvous (hosted by its first rank, on the interface TORC_SOCKET_IFNAME picks) and
+ * its own connections. config is reserved and must be NULL.
+ */
+TORC_API torcResult_t torcCommSplit(torcComm_t comm, int color, int key, torcComm_t* newcomm, void* config);
+
 /** Frees the communicator after its operations completed. comm may be NULL. */
 TORC_API torcResult_t torcCommDestroy(torcComm_t comm);
 

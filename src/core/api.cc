@@ -195,6 +195,52 @@ torcResult_t torcCommInitRank(torcComm_t* comm, int nranks, torcUniqueId commId,
   });
 }
 
+torcResult_t torcCommSplit(torcComm_t comm, int color, int key, torcComm_t* newcomm, void* config) {
+  return guard(comm, "torcCommSplit", [&]() -> Status {
+    if (newcomm == nullptr) return Status(Code::kInvalidArgument, "newcomm is NULL");
+    *newcomm = nullptr;
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    if (config != nullptr) return Status(Code::kInvalidArgument, "config must be NULL (reserved)");
+    if (color < 0 && color != TORC_SPLIT_NOCOLOR)
+      return errorf(Code::kInvalidArgument, "color %d is negative (TORC_SPLIT_NOCOLOR is %d)", color, TORC_SPLIT_NOCOLOR);
+    Comm& c = *comm->comm;
+    const int p = c.nranks(), me = c.rank();
+    // Everyone learns everyone's (color, key); then each group's first rank makes a unique id
+    // and everyone learns those too (ranks contribute an empty id unless they lead a group).
+    int32_t mine[2] = {color, key};
+    std::vector<int32_t> all(2 * static_cast<size_t>(p));
+    algos::CollArgs a;
+    a.coll = algos::Coll::kAllGather;
+    a.count = 2;
+    TORC_RETURN_IF_ERROR(c.run(a, mine, all.data(), DType::kInt32, RedOp::kSum));
+    std::vector<int> members;
+    for (int r = 0; r < p; ++r)
+      if (color != TORC_SPLIT_NOCOLOR && all[2 * static_cast<size_t>(r)] == color) members.push_back(r);
+    std::stable_sort(members.begin(), members.end(), [&](int x, int y) {
+      return all[2 * static_cast<size_t>(x) + 1] < all[2 * static_cast<size_t>(y) + 1];
+    });
+    torcUniqueId myId{};
+    Status made = Status::ok();
+    if (!members.empty() && members[0] == me) {
+      auto root = makeRoot(torcParamSocketIfname());
+      if (root.isOk())
+        core::packUniqueId(root.value(), &myId);
+      else
+        made = root.status();  // the members find an empty id and fail with the same story
+    }
+    std::vector<torcUniqueId> ids(static_cast<size_t>(p));
+    a.count = sizeof(torcUniqueId);
+    TORC_RETURN_IF_ERROR(c.run(a, &myId, ids.data(), DType::kUint8, RedOp::kSum));
+    TORC_RETURN_IF_ERROR(made);
+    if (members.empty()) return Status::ok();
+    auto root = core::unpackUniqueId(ids[static_cast<size_t>(members[0])]);
+    if (!root.isOk())
+      return errorf(Code::kRemoteError, "rank %d could not host the new communicator's rendezvous", members[0]);
+    const int newRank = static_cast<int>(std::find(members.begin(), members.end(), me) - members.begin());
+    return initComm(newcomm, root.value(), static_cast<int>(members.size()), newRank);
+  });
+}
+
 torcResult_t torcCommInitAll(torcComm_t* comms, int ndev, const int* devlist) {
   (void)devlist;  // host collectives do not use devices
   return guard(nullptr, "torcCommInitAll", [&]() -> Status {

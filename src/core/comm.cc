@@ -41,6 +41,7 @@ TORC_PARAM(YieldUs, int64_t, "YIELD_US", 2000,
 TORC_PARAM(StagedMinBytes, int64_t, "STAGED_MIN_BYTES", 16 << 20,
            "out-of-place all-reduces from this size (bytes) run staged when TORC_ALGO=auto, and write their results "
            "with non-temporal stores (results that big leave the cache anyway; smaller ones are better kept there)");
+TORC_PARAM(Bind, bool, "BIND", false, "bind each rank to cores near its GPU or NIC (hwloc), local ranks spread");
 TORC_DECLARE_PARAM(Algo, std::string);  // select.cc
 TORC_PARAM(ScratchSlots, int64_t, "SCRATCH_SLOTS", 4, "chunk-sized receive buffers per communicator");
 
@@ -140,6 +141,15 @@ Status Comm::init(const RootInfo& root) {
   putU32(&blob, static_cast<uint32_t>(probe));
   putU32(&blob, static_cast<uint32_t>(probe >> 32));
   putBytes(&blob, me.address.data(), me.address.size());
+  auto found = topology::discoverLocal();
+  if (found.isOk()) {
+    me.topo = std::move(found).value();
+  } else {
+    TORC_INFO(kLogInit, "topology discovery failed: %s", found.status().message().c_str());
+    me.topo.host = me.host;
+  }
+  const std::vector<uint8_t> topoBytes = me.topo.serialize();
+  putBytes(&blob, topoBytes.data(), topoBytes.size());
 
   TORC_ASSIGN_OR_RETURN(std::vector<Blob> table, rendezvous(root, rank_, nranks_, blob, timeoutSec_));
   peers_.resize(static_cast<size_t>(nranks_));
@@ -150,6 +160,9 @@ Status Comm::init(const RootInfo& root) {
     if (!rd.str(&p.nodeId) || !rd.str(&p.host) || !rd.u32(&pid) || !rd.u32(&nsLo) || !rd.u32(&nsHi) ||
         !rd.u32(&prLo) || !rd.u32(&prHi) || !rd.bytes(&p.address))
       return errorf(Code::kInternalError, "bootstrap: malformed entry for rank %zu", r);
+    std::vector<uint8_t> topo;
+    if (!rd.bytes(&topo)) return errorf(Code::kInternalError, "bootstrap: malformed entry for rank %zu", r);
+    TORC_ASSIGN_OR_RETURN(p.topo, topology::LocalTopology::deserialize(topo));
     p.pid = static_cast<int>(pid);
     p.pidNs = uint64_t{nsHi} << 32 | nsLo;
     p.probeAddr = uint64_t{prHi} << 32 | prLo;
@@ -174,11 +187,17 @@ Status Comm::init(const RootInfo& root) {
     return sysError(errno, "mmap of %zu scratch bytes", scratchBytes_);
   }
 
-  std::set<std::string> nodes;
-  int localRanks = 0;
-  for (auto& p : peers_) {
-    nodes.insert(p.nodeId);
-    localRanks += p.nodeId == nodeId_;
+  std::vector<std::string> nodeIds;
+  for (auto& p : peers_) nodeIds.push_back(p.nodeId);
+  grouping_ = groupRanks(nodeIds, rank_);
+  const int localRanks = grouping_.localRanks;
+  if (rank_ == 0) TORC_INFO(kLogInit, "%d ranks on %s", nranks_, grouping_.describe().c_str());
+  if (torcParamBind()) {
+    auto bound = topology::bindNearDevices(me.topo, grouping_.localRank, localRanks);
+    if (bound.isOk())
+      TORC_INFO(kLogInit, "TORC_BIND: %s", bound.value().c_str());
+    else
+      TORC_WARN("TORC_BIND: %s", bound.status().message().c_str());
   }
   // Ranks sharing cores must not spin: the rank being waited for may need this very core.
   cpu_set_t cpus;
@@ -187,9 +206,9 @@ Status Comm::init(const RootInfo& root) {
   ctx_.spinUs = static_cast<int>(spin >= 0 ? spin : (localRanks > cores ? 0 : 50));
   ctx_.yieldUs = static_cast<int>(std::clamp<int64_t>(torcParamYieldUs(), 0, 10000000));
   TORC_INFO(kLogInit,
-            "comm rank %d of %d ready: %zu node(s), %d rank(s) on %d core(s) here, spin %d us, transport %s, "
+            "comm rank %d of %d ready: %d node(s), %d rank(s) on %d core(s) here, spin %d us, transport %s, "
             "chunk %zu B x %d slots, timeout %.0f s",
-            rank_, nranks_, nodes.size(), localRanks, cores, ctx_.spinUs, transport_->name(), chunkBytes_,
+            rank_, nranks_, grouping_.nodes, localRanks, cores, ctx_.spinUs, transport_->name(), chunkBytes_,
             scratchSlots_, timeoutSec_);
 
   // The shared-memory segment exists before the barrier below, so that every rank can open it

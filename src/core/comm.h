@@ -17,6 +17,7 @@
 #include "src/algos/staged.h"
 #include "src/base/status.h"
 #include "src/core/bootstrap.h"
+#include "src/topology/local_topology.h"
 #include "src/transport/shm/shm_segment.h"
 #include "src/transport/transport.h"
 
@@ -29,7 +30,20 @@ struct PeerInfo {
   uint64_t pidNs = 0;  // inode of the pid namespace the pid belongs to
   uint64_t probeAddr = 0;  // a known word in its memory (direct-access check)
   std::vector<uint8_t> address;
+  topology::LocalTopology topo;  // what it discovered (hwloc)
 };
+
+// How the communicator's ranks sit on nodes (ranks with equal node identity share one).
+struct Grouping {
+  int nodes = 1;                  // distinct nodes
+  int node = 0;                   // this rank's node, numbered by lowest rank
+  int localRank = 0;              // position among the ranks of its node, by rank
+  int localRanks = 1;             // ranks on this rank's node
+  std::vector<int> nodeOf;        // node of every rank
+  std::vector<int> ringOrder;     // ranks node by node: the ring crosses between nodes `nodes` times
+  std::string describe() const;   // "2 nodes: node 0 = ranks 0,1; node 1 = ranks 2,3"
+};
+Grouping groupRanks(const std::vector<std::string>& nodeIds, int rank);
 
 // TORC_TIMEOUT, made usable: positive and bounded.
 double effectiveTimeout();
@@ -43,6 +57,7 @@ class Comm {
   int rank() const { return rank_; }
   int nranks() const { return nranks_; }
   const PeerInfo& peer(int r) const { return peers_[static_cast<size_t>(r)]; }
+  const Grouping& grouping() const { return grouping_; }
 
   // Runs one collective to completion on this rank.
   Status run(const algos::CollArgs& args, const void* input, void* output, kernels::DType dtype,
@@ -86,6 +101,7 @@ class Comm {
   std::atomic<bool> aborting_{false};
   std::mutex runMu_;  // held while an operation runs, so abort can wait for it
   std::vector<PeerInfo> peers_;
+  Grouping grouping_;
   std::unique_ptr<transport::Transport> transport_;
   std::vector<std::unique_ptr<transport::Endpoint>> endpoints_;
   algos::ExecContext ctx_;

@@ -109,6 +109,22 @@ TEST(Forced, EveryCollectiveOneShotWithLargeSlots) {
   }
 }
 
+TEST(Split, ParityHalvesNestedSingletonsAndNoColor) {
+  for (int p : {1, 2, 5}) {
+    JobOptions o;
+    o.deadlineSec = 120;
+    auto res = runJob(binPath("tests/loopback/split_worker"), {}, p, o);
+    for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << "p " << p << describe(res);
+  }
+}
+
+TEST(Split, ByNode) {
+  JobOptions o;
+  o.deadlineSec = 120;
+  auto res = runJob(binPath("tests/loopback/split_worker"), {"bynode"}, 4, o);
+  for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << describe(res);
+}
+
 TEST(Launchers, TorchrunAndOpenMpiVariables) {
   for (Launcher l : {Launcher::kTorchrun, Launcher::kOpenMpi}) {
     JobOptions o;
