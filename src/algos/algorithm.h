@@ -42,6 +42,12 @@ struct CollArgs {
   // The staged all-reduce (staged.h) is set up: one node, shared segment and peers' memory.
   bool stagedOk = false;
   size_t stagedMinBytes = 16 << 20;  // out-of-place all-reduces from this size run staged (auto)
+  // 2D-torus grid: rows x cols == nranks (0 when none is defined); gridOrder[i] is the rank at
+  // grid position i, row-major (nullptr: rank i). Not part of plan identity beyond the dims:
+  // a communicator's order never changes.
+  int torusRows = 0;
+  int torusCols = 0;
+  const int* gridOrder = nullptr;
   // Forces an all-reduce algorithm ("ring", "direct", "rd"); empty: TORC_ALGO decides.
   const char* algo = nullptr;
 };
@@ -63,6 +69,7 @@ Plan p2pRecv(const CollArgs& a);
 Plan disseminationBarrier(const CollArgs& a);
 Plan directAllReduce(const CollArgs& a);
 Plan recursiveDoublingAllReduce(const CollArgs& a);
+Plan torus2dAllReduce(const CollArgs& a);
 
 // Whether this collective runs through shared memory (see oneshot.h) instead of a plan.
 enum class ShmPath { kNone, kOneShot, kTwoShot };
@@ -79,7 +86,7 @@ class PlanCache {
   Result<const Plan*> get(const CollArgs& a);
 
  private:
-  using Key = std::tuple<int, size_t, size_t, int, int, size_t, int, bool, std::string>;
+  using Key = std::tuple<int, size_t, size_t, int, int, size_t, int, bool, std::string, int, int>;
   std::map<Key, std::unique_ptr<Plan>> plans_;
 };
 

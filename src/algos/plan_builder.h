@@ -39,6 +39,26 @@ class SlotPool {
   size_t next_ = 0;
 };
 
+// A ring over a group of ranks on one range of the buffer: the ring all-reduce and the phases
+// of hierarchical algorithms. Segment i of the range is evenSplit(range.len, g, i); after the
+// reduce-scatter half, members[m] holds segment m + 1 (mod g), reduced over the group, in the
+// output; the all-gather half spreads every segment from there. `in` holds this rank's
+// contribution (the input, or the output when an earlier phase left it there).
+struct RingSpec {
+  std::vector<int> members;  // global ranks, in ring order
+  int me = 0;                // this rank's index in members
+  Range range{0, 0};
+  BufId in = BufId::kInput;
+  bool reduceScatter = true;
+  bool allGather = true;
+  bool finalize = true;           // divide for avg once reduced (reduce-scatter half)
+  uint32_t after = Plan::kNone;   // every step waits for this one
+  bool join = true;               // end with a step that waits for all the others
+};
+// Appends the steps (scratch from `slots`, chunks of C elements); returns the joining step
+// (Plan::kNone without one).
+uint32_t appendRing(Plan* plan, const RingSpec& spec, SlotPool* slots, size_t C);
+
 // One rank alone: copy the input to the output (and divide by 1 for avg, a no-op kept so that
 // every reducing plan ends the same way).
 inline Plan localCopy(const char* name, size_t count, bool finalize) {

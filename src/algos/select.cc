@@ -8,12 +8,12 @@
 #include "src/base/log.h"
 #include "src/base/param.h"
 
-TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct|rd|oneshot|twoshot|staged",
+TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct|rd|oneshot|twoshot|staged|torus2d",
                   "all-reduce algorithm: ring, direct (one node, reads and writes peers' memory), staged (one "
                   "node, reads peers' memory, results staged in shared memory), rd (recursive doubling), oneshot "
                   "and twoshot (one node, through shared memory, up to TORC_SHM_SLOT_BYTES), auto (oneshot up to "
                   "TORC_ONESHOT_MAX_BYTES, twoshot up to TORC_SHM_SLOT_BYTES, else rd up to TORC_SMALL_MAX_BYTES, staged from TORC_STAGED_MIN_BYTES out of place and direct from TORC_DIRECT_MIN_BYTES when possible, "
-                  "else ring)");
+                  "else ring), torus2d (hierarchical: rows within nodes, columns across them; TORC_TORUS_DIMS)");
 
 namespace torc::algos {
 
@@ -65,6 +65,12 @@ static Result<Plan> build(const CollArgs& a) {
       // At p = 2 the ring is one exchange too and measured faster (recursive doubling's reduce
       // waits for the send to complete, which cost about 50 us here); from p = 3 on, log2(p)
       // rounds beat 2(p-1) steps (p = 4: 7.7 vs 14 us, p = 8: 30 vs 55 us for 8 bytes).
+      if (algo == "torus2d") {
+        if (a.torusRows > 0 && a.torusCols > 0 && a.torusRows * a.torusCols == a.nranks) return torus2dAllReduce(a);
+        if (a.rank == 0 && a.count > 0)
+          TORC_INFO(kLogTuning, "TORC_ALGO=torus2d needs a grid (equal ranks per node, or TORC_TORUS_DIMS); using ring");
+        return ringAllReduce(a);
+      }
       if (fitsSlot && (algo == "rd" || (algo == "auto" && a.nranks > 2 && bytes <= a.smallMaxBytes)))
         return recursiveDoublingAllReduce(a);
       if (a.directOk && (algo == "direct" || (algo == "auto" && bytes >= a.directMinBytes))) return directAllReduce(a);
@@ -99,7 +105,7 @@ Result<Plan> buildPlan(const CollArgs& a) {
 
 Result<const Plan*> PlanCache::get(const CollArgs& a) {
   Key key{static_cast<int>(a.coll), a.count, a.elemSize, a.root, a.peer, a.chunkBytes, a.scratchSlots, a.directOk,
-          a.algo ? a.algo : ""};
+          a.algo ? a.algo : "", a.torusRows, a.torusCols};
   auto it = plans_.find(key);
   if (it != plans_.end()) return static_cast<const Plan*>(it->second.get());
   TORC_ASSIGN_OR_RETURN(Plan plan, buildPlan(a));

@@ -42,6 +42,9 @@ TORC_PARAM(StagedMinBytes, int64_t, "STAGED_MIN_BYTES", 16 << 20,
            "out-of-place all-reduces from this size (bytes) run staged when TORC_ALGO=auto, and write their results "
            "with non-temporal stores (results that big leave the cache anyway; smaller ones are better kept there)");
 TORC_PARAM(Bind, bool, "BIND", false, "bind each rank to cores near its GPU or NIC (hwloc), local ranks spread");
+TORC_PARAM(TorusDims, std::string, "TORUS_DIMS", "",
+           "RxC grid of the 2D-torus all-reduce, row-major over ranks grouped by node (default: a row per node, "
+           "when every node has as many ranks)");
 TORC_DECLARE_PARAM(Algo, std::string);  // select.cc
 TORC_PARAM(ScratchSlots, int64_t, "SCRATCH_SLOTS", 4, "chunk-sized receive buffers per communicator");
 
@@ -192,6 +195,7 @@ Status Comm::init(const RootInfo& root) {
   grouping_ = groupRanks(nodeIds, rank_);
   const int localRanks = grouping_.localRanks;
   if (rank_ == 0) TORC_INFO(kLogInit, "%d ranks on %s", nranks_, grouping_.describe().c_str());
+  chooseTorusGrid();
   if (torcParamBind()) {
     auto bound = topology::bindNearDevices(me.topo, grouping_.localRank, localRanks);
     if (bound.isOk())
@@ -236,6 +240,33 @@ Status Comm::init(const RootInfo& root) {
   b.nranks = nranks_;
   TORC_RETURN_IF_ERROR(run(b, nullptr, nullptr, kernels::DType::kUint8, kernels::RedOp::kSum));
   return setUpLocalPaths(root);
+}
+
+// The 2D-torus grid: TORC_TORUS_DIMS, else a row per node when the nodes hold equal numbers of
+// ranks; none otherwise (torus2d then falls back to ring, and says so).
+void Comm::chooseTorusGrid() {
+  const std::string dims = torcParamTorusDims();
+  int r = 0, c = 0;
+  if (!dims.empty()) {
+    char x = 0;
+    if (sscanf(dims.c_str(), "%d%c%d", &r, &x, &c) != 3 || (x != 'x' && x != 'X') || r < 1 || c < 1 ||
+        r * c != nranks_) {
+      if (rank_ == 0) TORC_WARN("TORC_TORUS_DIMS=%s is not RxC with R*C = %d ranks; ignored", dims.c_str(), nranks_);
+      r = c = 0;
+    }
+  }
+  if (r == 0) {
+    std::vector<int> perNode(static_cast<size_t>(grouping_.nodes), 0);
+    for (int n : grouping_.nodeOf) ++perNode[static_cast<size_t>(n)];
+    if (std::all_of(perNode.begin(), perNode.end(), [&](int k) { return k == perNode[0]; })) {
+      r = grouping_.nodes;
+      c = perNode[0];
+    } else if (rank_ == 0) {
+      TORC_INFO(kLogInit, "nodes hold different numbers of ranks: no 2D-torus grid (torus2d falls back to ring)");
+    }
+  }
+  torusRows_ = r;
+  torusCols_ = c;
 }
 
 // The segment's name: only holders of the unique id's secret can know it.
@@ -365,6 +396,9 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
   a.oneshotMaxBytes = oneshotMaxBytes_;
   a.stagedOk = staged_ != nullptr;
   a.stagedMinBytes = stagedMinBytes_;
+  a.torusRows = torusRows_;
+  a.torusCols = torusCols_;
+  a.gridOrder = grouping_.ringOrder.data();
   if (a.algo == nullptr) a.algo = algo_.c_str();
   if (algos::ShmPath path = algos::shmPath(a); path != algos::ShmPath::kNone) {
     std::lock_guard<std::mutex> running(runMu_);

@@ -79,6 +79,7 @@ class Comm {
   std::string peerFailure(int peer) const;
   Status setUpLocalPaths(const RootInfo& root);
   std::string shmName(const RootInfo& root) const;
+  void chooseTorusGrid();
 
   int rank_;
   int nranks_;
@@ -102,6 +103,7 @@ class Comm {
   std::mutex runMu_;  // held while an operation runs, so abort can wait for it
   std::vector<PeerInfo> peers_;
   Grouping grouping_;
+  int torusRows_ = 0, torusCols_ = 0;  // 2D-torus grid (0: none)
   std::unique_ptr<transport::Transport> transport_;
   std::vector<std::unique_ptr<transport::Endpoint>> endpoints_;
   algos::ExecContext ctx_;

@@ -324,6 +324,12 @@ int main(int argc, char** argv) {
   }
   const std::string suite = argv[1];
   const size_t big = argc > 2 ? strtoull(argv[2], nullptr, 10) : 0;
+  // TORC_TEST_PRETEND_NODES=k: ranks pretend to sit on nodes of k ranks each (their own node
+  // identities, so no shared memory between "nodes").
+  if (const char* k = getenv("TORC_TEST_PRETEND_NODES"); k != nullptr && getenv("TORC_RANK") != nullptr) {
+    const int node = atoi(getenv("TORC_RANK")) / std::max(1, atoi(k));
+    setenv("TORC_NODE_ID", ("pretend-node-" + std::to_string(node)).c_str(), 1);
+  }
   CHECK_TORC(torcCommInitFromEnv(&gComm));
   CHECK_TORC(torcCommUserRank(gComm, &gRank));
   CHECK_TORC(torcCommCount(gComm, &gP));

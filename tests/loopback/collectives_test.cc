@@ -66,6 +66,14 @@ TEST(Forced, DirectAllReduceEverySize) {
 
 TEST(Forced, RingAllReduceEverySize) { allReduceForced("ring", {}, {3, 4}); }
 
+TEST(Forced, Torus2dAllReduceEverySize) {
+  // Rows of pretend nodes (the default grid), a grid given on one node, and nodes of unequal
+  // size (no grid: ring, correct all the same).
+  allReduceForced("torus2d", {{"TORC_TEST_PRETEND_NODES", "2"}}, {4});
+  allReduceForced("torus2d", {{"TORC_TORUS_DIMS", "3x2"}}, {6});
+  allReduceForced("torus2d", {{"TORC_TEST_PRETEND_NODES", "3"}}, {5});
+}
+
 TEST(Forced, StagedAllReduceEverySize) {
   // Page-sized chunks: many per call, every staging slot reused many times; non-temporal stores
   // from the smallest size.

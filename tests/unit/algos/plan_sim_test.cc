@@ -95,6 +95,94 @@ TEST_P(PlanSim, AllReduceEveryOpExactAndInPlace) {
    }
 }
 
+// Grids for p ranks: the most square one and its transpose (1 x p and p x 1 for primes).
+std::vector<std::pair<int, int>> grids(int p) {
+  int r = 1;
+  for (int d = 1; d * d <= p; ++d)
+    if (p % d == 0) r = d;
+  std::vector<std::pair<int, int>> g{{r, p / r}};
+  if (r != p / r) g.push_back({p / r, r});
+  return g;
+}
+
+// A grid position -> rank order that is not the identity (every other rank first, reversed).
+std::vector<int> scrambledOrder(int p) {
+  std::vector<int> o;
+  for (int r = p - 1; r >= 0; r -= 2) o.push_back(r);
+  for (int r = p - 2; r >= 0; r -= 2) o.push_back(r);
+  return o;
+}
+
+TEST_P(PlanSim, Torus2dEveryOpExactSameBitsAndInPlace) {
+  const Case c = GetParam();
+  const std::vector<int> order = scrambledOrder(c.p);
+  for (auto [rows, cols] : grids(c.p))
+    for (RedOp op : {RedOp::kSum, RedOp::kProd, RedOp::kMax, RedOp::kMin, RedOp::kAvg})
+      for (bool inplace : {false, true}) {
+        Simulator sim(c.p);
+        std::vector<std::vector<int64_t>> in(c.p), out(c.p);
+        std::vector<const void*> ins;
+        std::vector<void*> outs;
+        for (int r = 0; r < c.p; ++r) {
+          in[r].resize(c.count + 1);
+          for (size_t i = 0; i < c.count; ++i) in[r][i] = inputValue(r, i);
+          out[r].assign(c.count + 1, -7);
+          ins.push_back(in[r].data());
+          outs.push_back(inplace ? in[r].data() : out[r].data());
+        }
+        CollArgs a;
+        a.coll = Coll::kAllReduce;
+        a.count = c.count;
+        a.elemSize = 8;
+        a.algo = "torus2d";
+        a.chunkBytes = c.chunkBytes;
+        a.scratchSlots = 3;
+        a.torusRows = rows;
+        a.torusCols = cols;
+        a.gridOrder = order.data();
+        Status st = sim.run(a, DType::kInt64, op, ins, outs);
+        ASSERT_TRUE(st.isOk()) << st.toString();
+        for (int r = 0; r < c.p; ++r) {
+          const int64_t* res = static_cast<int64_t*>(outs[r]);
+          for (size_t i = 0; i < c.count; ++i)
+            ASSERT_EQ(res[i], reference(op, c.p, i)) << rows << "x" << cols << " rank " << r << " i " << i << " op "
+                                                     << int(op);
+          ASSERT_EQ(res[c.count], inplace ? 0 : -7) << "wrote past the end";
+        }
+        EXPECT_EQ(sim.unmatchedMessages(), 0u);
+      }
+  // float32: bounded error, and the same bits on every rank.
+  for (auto [rows, cols] : grids(c.p)) {
+    Simulator sim(c.p);
+    std::vector<std::vector<float>> in(c.p), out(c.p);
+    std::vector<const void*> ins;
+    std::vector<void*> outs;
+    for (int r = 0; r < c.p; ++r) {
+      in[r].resize(c.count);
+      for (size_t i = 0; i < c.count; ++i) in[r][i] = std::sin(static_cast<float>(r * 131 + static_cast<int>(i))) * 1e3f;
+      out[r].resize(c.count);
+      ins.push_back(in[r].data());
+      outs.push_back(out[r].data());
+    }
+    CollArgs a;
+    a.coll = Coll::kAllReduce;
+    a.count = c.count;
+    a.elemSize = 4;
+    a.algo = "torus2d";
+    a.chunkBytes = c.chunkBytes;
+    a.torusRows = rows;
+    a.torusCols = cols;
+    a.gridOrder = order.data();
+    ASSERT_TRUE(sim.run(a, DType::kFloat32, RedOp::kSum, ins, outs).isOk());
+    for (size_t i = 0; i < c.count; ++i) {
+      double exact = 0, mag = 0;
+      for (int r = 0; r < c.p; ++r) exact += in[r][i], mag += std::fabs(in[r][i]);
+      ASSERT_LE(std::fabs(out[0][i] - exact), c.p * std::ldexp(1.0, -24) * mag + 1e-30) << i;
+      for (int r = 1; r < c.p; ++r) ASSERT_EQ(memcmp(&out[r][i], &out[0][i], 4), 0) << "rank " << r << " i " << i;
+    }
+  }
+}
+
 TEST_P(PlanSim, AllGatherAndReduceScatter) {
   const Case c = GetParam();
   const size_t p = static_cast<size_t>(c.p);
