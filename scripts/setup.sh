@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages torc needs to build, test and benchmark, when they are missing.
-# Usage: scripts/setup.sh [--baselines]   (--baselines adds Open MPI and Gloo for perf/)
+# Usage: scripts/setup.sh [--baselines]   (--baselines adds Open MPI, Gloo, matplotlib and iperf3 for perf/)
 set -euo pipefail
 
 pkgs=(cmake g++ pkg-config make libucx-dev ucx-utils libhwloc-dev hwloc libibverbs-dev
       libgtest-dev libgmock-dev libbenchmark-dev iproute2 procps)
 if [[ "${1:-}" == "--baselines" ]]; then
-  pkgs+=(openmpi-bin libopenmpi-dev libgloo-dev python3-matplotlib)
+  pkgs+=(openmpi-bin libopenmpi-dev libgloo-dev python3-matplotlib iperf3)
 fi
 
 missing=()

@@ -26,7 +26,8 @@ constexpr const char* kUsage =
     "  -d,--datatype <int8|uint8|int32|uint32|int64|uint64|half|float|double|bfloat16|all>\n"
     "                             default float\n"
     "  -r,--root <rank>           root of broadcast/reduce; -1 = every rank in turn, default 0\n"
-    "  -a,--average <0|1|2|3>     time across ranks: 0 rank 0, 1 mean, 2 min, 3 max; default 1\n"
+    "  -a,--average <0|1|2|3>     time across ranks: 0 rank 0, 1 mean, 2 min, 3 max; default 1;\n"
+    "                             a name (ring, torus2d, auto, ...) is taken as -A <name>\n"
     "  -A,--algo <spec>           force an algorithm: exported as TORC_ALGO before init\n"
     "  -J,--json <file>           also write the rows as JSON (rank 0)\n"
     "  -p,--wire_dtype <type>     exported as TORC_WIRE_DTYPE before init; a placeholder for\n"
@@ -204,7 +205,12 @@ ParseOutcome parseArgs(int argc, char** argv, BenchArgs* args, std::string* mess
         args->root = static_cast<int>(n);
         break;
       case 'a':
-        if (!parseInt(optarg, 0, 3, &n)) return fail("bad -a mode '" + val + "' (0..3)");
+        // nccl-tests' -a is a number; a name is an algorithm (same as -A).
+        if (!val.empty() && (val[0] < '0' || val[0] > '9')) {
+          args->algo = val;
+          break;
+        }
+        if (!parseInt(optarg, 0, 3, &n)) return fail("bad -a mode '" + val + "' (0..3, or an algorithm name)");
         args->average = static_cast<TimeAverage>(n);
         break;
       case 'A':
