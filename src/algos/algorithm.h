@@ -15,6 +15,8 @@
 
 namespace torc::algos {
 
+struct LinkModel;
+
 enum class Coll : uint8_t { kAllReduce, kAllGather, kReduceScatter, kBroadcast, kReduce, kSend, kRecv, kBarrier };
 const char* collName(Coll c);
 
@@ -48,6 +50,9 @@ struct CollArgs {
   int torusRows = 0;
   int torusCols = 0;
   const int* gridOrder = nullptr;
+  // Multi-node all-reduce with TORC_ALGO=auto picks the candidate `links` predicts fastest.
+  int nodes = 1;
+  const LinkModel* links = nullptr;
   // Forces an all-reduce algorithm ("ring", "direct", "rd"); empty: TORC_ALGO decides.
   const char* algo = nullptr;
 };

@@ -1,10 +1,12 @@
 // Algorithm choice. Today each collective has one host algorithm; TORC_ALGO is validated here
 // so that forcing an algorithm that does not exist is an error, not a silent fallback.
+#include <algorithm>
 #include <cstring>
 
 #include "src/algos/algorithm.h"
 #include "src/algos/executor.h"
 #include "src/algos/oneshot.h"
+#include "src/algos/timing.h"
 #include "src/base/log.h"
 #include "src/base/param.h"
 
@@ -69,6 +71,28 @@ static Result<Plan> build(const CollArgs& a) {
         if (a.torusRows > 0 && a.torusCols > 0 && a.torusRows * a.torusCols == a.nranks) return torus2dAllReduce(a);
         if (a.rank == 0 && a.count > 0)
           TORC_INFO(kLogTuning, "TORC_ALGO=torus2d needs a grid (equal ranks per node, or TORC_TORUS_DIMS); using ring");
+        return ringAllReduce(a);
+      }
+      if (algo == "auto" && a.nodes > 1 && a.links != nullptr) {
+        // Between nodes: whichever candidate the model predicts fastest.
+        const int perNode = a.nranks / a.nodes;
+        std::vector<std::pair<double, std::string>> cands;
+        auto consider = [&](const char* name) {
+          cands.push_back({predictAnalytic(name, a.nodes, perNode, static_cast<double>(bytes), *a.links,
+                                           static_cast<double>(a.chunkBytes)),
+                           name});
+        };
+        consider("ring");
+        if (a.torusRows == a.nodes && a.torusCols == perNode) consider("torus2d");
+        if (fitsSlot && a.nranks > 2) consider("rd");
+        auto best = *std::min_element(cands.begin(), cands.end());
+        if (a.rank == 0) {
+          std::string why;
+          for (auto& [t, name] : cands) why += " " + name + " " + std::to_string(static_cast<long long>(t * 1e6)) + " us";
+          TORC_INFO(kLogTuning, "allreduce of %zu bytes: %s (predicted:%s)", bytes, best.second.c_str(), why.c_str());
+        }
+        if (best.second == "torus2d") return torus2dAllReduce(a);
+        if (best.second == "rd") return recursiveDoublingAllReduce(a);
         return ringAllReduce(a);
       }
       if (fitsSlot && (algo == "rd" || (algo == "auto" && a.nranks > 2 && bytes <= a.smallMaxBytes)))

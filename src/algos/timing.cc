@@ -140,22 +140,34 @@ Result<double> predictByPlans(const CollArgs& proto, const std::vector<int>& nod
   return end;
 }
 
-double predictAnalytic(const std::string& algo, int nodes, int perNode, double bytes, const LinkModel& m) {
+double predictAnalytic(const std::string& algo, int nodes, int perNode, double bytes, const LinkModel& m,
+                       double chunkBytes) {
   const int p = nodes * perNode;
   if (p <= 1) return bytes / (m.reduceGBps * 1e9) * 0.5;
   const double aI = m.intraAlphaUs * 1e-6, aX = m.interAlphaUs * 1e-6;
   const double bI = 1.0 / (m.intraGBps * 1e9), bX = 1.0 / (m.interGBps * 1e9), g = 1.0 / (m.reduceGBps * 1e9);
+  // A reduce-scatter step over k chunks overlaps the reduction of one chunk with the transfer
+  // of the next: it costs the slower of the two plus a chunk's worth of the faster.
+  auto rsStep = [&](double segBytes, double tx, double red) {
+    const double k = std::max(1.0, std::ceil(segBytes / chunkBytes));
+    return std::max(tx, red) + std::min(tx, red) / k;
+  };
   auto ringTime = [&](int ranks, double n, double alpha, double beta, double share) {
     // 2(ranks-1) steps of n/ranks bytes each; `share` rings use the same link at once.
+    // Chunks pipeline the reduction with the next transfer: a reduce-scatter step costs the
+    // slower of the two, an all-gather step the transfer.
     if (ranks <= 1) return 0.0;
-    const double s = n / ranks;
-    return 2.0 * (ranks - 1) * (alpha + share * s * beta) + (ranks - 1) * s * g;
+    const double s = n / ranks, tx = alpha + share * s * beta;
+    return (ranks - 1) * (rsStep(s, tx, s * g) + tx);
   };
   if (algo == "torus2d") {
     const int C = perNode, N = nodes;
     const double seg = bytes / C;
     double t = 0;
-    if (C > 1) t += (C - 1) * (aI + seg * bI + seg * g) + (C - 1) * (aI + seg * bI);  // row RS + row AG
+    if (C > 1) {  // row reduce-scatter and all-gather: C-1 steps of n/C each
+      const double tx = aI + seg * bI;
+      t += (C - 1) * (rsStep(seg, tx, seg * g) + tx);
+    }
     t += ringTime(N, seg, aX, bX, C);                                                  // column rings share the NIC
     return t;
   }
@@ -177,7 +189,7 @@ double predictAnalytic(const std::string& algo, int nodes, int perNode, double b
   // message that crosses into the next node (each node has one such edge: the NIC is not shared).
   const double s = bytes / p;
   const double step = nodes > 1 ? std::max(aX + s * bX, aI + s * bI) : aI + s * bI;
-  return 2.0 * (p - 1) * step + (p - 1) * s * g;
+  return (p - 1) * (rsStep(s, step, s * g) + step);
 }
 
 }  // namespace torc::algos

@@ -31,7 +31,9 @@ struct LinkModel {
 Result<double> predictByPlans(const CollArgs& a, const std::vector<int>& nodeOf, const LinkModel& m);
 
 // Closed form for all-reduce of `bytes` over `nodes` x `perNode` ranks (rows = nodes):
-// "ring" (ranks node by node), "torus2d", "rd" (recursive doubling).
-double predictAnalytic(const std::string& algo, int nodes, int perNode, double bytes, const LinkModel& m);
+// "ring" (ranks node by node), "torus2d", "rd" (recursive doubling); rings pipeline chunks of
+// chunkBytes.
+double predictAnalytic(const std::string& algo, int nodes, int perNode, double bytes, const LinkModel& m,
+                       double chunkBytes = 512 << 10);
 
 }  // namespace torc::algos

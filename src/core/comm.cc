@@ -239,7 +239,8 @@ Status Comm::init(const RootInfo& root) {
   b.rank = rank_;
   b.nranks = nranks_;
   TORC_RETURN_IF_ERROR(run(b, nullptr, nullptr, kernels::DType::kUint8, kernels::RedOp::kSum));
-  return setUpLocalPaths(root);
+  TORC_RETURN_IF_ERROR(setUpLocalPaths(root));
+  return measureLinks();
 }
 
 // The 2D-torus grid: TORC_TORUS_DIMS, else a row per node when the nodes hold equal numbers of
@@ -399,6 +400,8 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
   a.torusRows = torusRows_;
   a.torusCols = torusCols_;
   a.gridOrder = grouping_.ringOrder.data();
+  a.nodes = grouping_.nodes;
+  a.links = &links_;
   if (a.algo == nullptr) a.algo = algo_.c_str();
   if (algos::ShmPath path = algos::shmPath(a); path != algos::ShmPath::kNone) {
     std::lock_guard<std::mutex> running(runMu_);

@@ -15,6 +15,7 @@
 #include "src/algos/executor.h"
 #include "src/algos/oneshot.h"
 #include "src/algos/staged.h"
+#include "src/algos/timing.h"
 #include "src/base/status.h"
 #include "src/core/bootstrap.h"
 #include "src/topology/local_topology.h"
@@ -80,6 +81,8 @@ class Comm {
   Status setUpLocalPaths(const RootInfo& root);
   std::string shmName(const RootInfo& root) const;
   void chooseTorusGrid();
+  Status measureLinks();
+  Status exchange(bool send, void* buf, size_t bytes, int peer);
 
   int rank_;
   int nranks_;
@@ -104,6 +107,7 @@ class Comm {
   std::vector<PeerInfo> peers_;
   Grouping grouping_;
   int torusRows_ = 0, torusCols_ = 0;  // 2D-torus grid (0: none)
+  algos::LinkModel links_;              // for choosing algorithms (the same on every rank)
   std::unique_ptr<transport::Transport> transport_;
   std::vector<std::unique_ptr<transport::Endpoint>> endpoints_;
   algos::ExecContext ctx_;
