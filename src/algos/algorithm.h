@@ -75,6 +75,7 @@ Plan disseminationBarrier(const CollArgs& a);
 Plan directAllReduce(const CollArgs& a);
 Plan recursiveDoublingAllReduce(const CollArgs& a);
 Plan torus2dAllReduce(const CollArgs& a);
+Plan torus2dAllGather(const CollArgs& a);
 
 // Whether this collective runs through shared memory (see oneshot.h) instead of a plan.
 enum class ShmPath { kNone, kOneShot, kTwoShot };

@@ -103,7 +103,15 @@ static Result<Plan> build(const CollArgs& a) {
                   algo.c_str(), algo == "staged" ? " and shared memory" : "");
       return ringAllReduce(a);
     }
-    case Coll::kAllGather: return ringAllGather(a);
+    case Coll::kAllGather: {
+      // The 2D all-gather when asked for (TORC_ALGO=torus2d), or between nodes of a grid with
+      // more than one rank per node (auto): it sends each block between nodes R-1 times.
+      const std::string algo = a.algo ? a.algo : torcParamAlgo();
+      const bool grid = a.torusRows > 0 && a.torusCols > 0 && a.torusRows * a.torusCols == a.nranks;
+      if (grid && (algo == "torus2d" || (algo == "auto" && a.nodes > 1 && a.torusRows == a.nodes && a.torusCols > 1)))
+        return torus2dAllGather(a);
+      return ringAllGather(a);
+    }
     case Coll::kReduceScatter: return ringReduceScatter(a);
     case Coll::kBroadcast: return chainBroadcast(a);
     case Coll::kReduce: return chainReduce(a);

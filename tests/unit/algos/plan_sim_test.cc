@@ -183,6 +183,46 @@ TEST_P(PlanSim, Torus2dEveryOpExactSameBitsAndInPlace) {
   }
 }
 
+TEST_P(PlanSim, Torus2dAllGatherInPlaceAndNot) {
+  const Case c = GetParam();
+  const size_t p = static_cast<size_t>(c.p);
+  const std::vector<int> order = scrambledOrder(c.p);
+  for (auto [rows, cols] : grids(c.p))
+    for (bool inplace : {false, true}) {
+      Simulator sim(c.p);
+      std::vector<std::vector<int64_t>> in(p), out(p);
+      std::vector<const void*> ins;
+      std::vector<void*> outs;
+      for (size_t r = 0; r < p; ++r) {
+        in[r].resize(c.count);
+        out[r].assign(p * c.count + 1, -7);
+        for (size_t i = 0; i < c.count; ++i) in[r][i] = inputValue(static_cast<int>(r), i);
+        if (inplace) std::copy(in[r].begin(), in[r].end(), out[r].begin() + static_cast<long>(r * c.count));
+        ins.push_back(inplace ? out[r].data() + r * c.count : in[r].data());
+        outs.push_back(out[r].data());
+      }
+      CollArgs a;
+      a.coll = Coll::kAllGather;
+      a.count = c.count;
+      a.elemSize = 8;
+      a.chunkBytes = c.chunkBytes;
+      a.algo = "torus2d";
+      a.torusRows = rows;
+      a.torusCols = cols;
+      a.gridOrder = order.data();
+      Status st = sim.run(a, DType::kInt64, RedOp::kSum, ins, outs);
+      ASSERT_TRUE(st.isOk()) << st.toString();
+      for (size_t r = 0; r < p; ++r) {
+        for (size_t q = 0; q < p; ++q)
+          for (size_t i = 0; i < c.count; ++i)
+            ASSERT_EQ(out[r][q * c.count + i], inputValue(static_cast<int>(q), i))
+                << rows << "x" << cols << " " << r << " " << q << " " << i;
+        ASSERT_EQ(out[r][p * c.count], -7);
+      }
+      EXPECT_EQ(sim.unmatchedMessages(), 0u);
+    }
+}
+
 TEST_P(PlanSim, AllGatherAndReduceScatter) {
   const Case c = GetParam();
   const size_t p = static_cast<size_t>(c.p);
