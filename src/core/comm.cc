@@ -204,15 +204,19 @@ Status Comm::init(const RootInfo& root) {
       TORC_WARN("TORC_BIND: %s", bound.status().message().c_str());
   }
   // Ranks sharing cores must not spin: the rank being waited for may need this very core.
+  // Count every rank of this machine, also those in other network namespaces (emulated nodes).
   cpu_set_t cpus;
   int cores = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  const std::string machine = topology::machineOf(peers_[static_cast<size_t>(rank_)].nodeId);
+  int machineRanks = 0;
+  for (auto& id : nodeIds) machineRanks += topology::machineOf(id) == machine ? 1 : 0;
   int64_t spin = torcParamSpinUs();
-  ctx_.spinUs = static_cast<int>(spin >= 0 ? spin : (localRanks > cores ? 0 : 50));
+  ctx_.spinUs = static_cast<int>(spin >= 0 ? spin : (machineRanks > cores ? 0 : 50));
   ctx_.yieldUs = static_cast<int>(std::clamp<int64_t>(torcParamYieldUs(), 0, 10000000));
   TORC_INFO(kLogInit,
-            "comm rank %d of %d ready: %d node(s), %d rank(s) on %d core(s) here, spin %d us, transport %s, "
-            "chunk %zu B x %d slots, timeout %.0f s",
-            rank_, nranks_, grouping_.nodes, localRanks, cores, ctx_.spinUs, transport_->name(), chunkBytes_,
+            "comm rank %d of %d ready: %d node(s), %d rank(s) on this node, %d on this machine's %d core(s), spin %d "
+            "us, transport %s, chunk %zu B x %d slots, timeout %.0f s",
+            rank_, nranks_, grouping_.nodes, localRanks, machineRanks, cores, ctx_.spinUs, transport_->name(), chunkBytes_,
             scratchSlots_, timeoutSec_);
 
   // The shared-memory segment exists before the barrier below, so that every rank can open it

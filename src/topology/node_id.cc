@@ -31,4 +31,11 @@ std::string localNodeId() {
   return localHostName() + "/" + bootId + "/" + netns;
 }
 
+std::string machineOf(const std::string& nodeId) {
+  size_t first = nodeId.find('/');
+  size_t last = nodeId.rfind('/');
+  if (first == std::string::npos || first == last) return nodeId;
+  return nodeId.substr(0, last);
+}
+
 }  // namespace torc::topology

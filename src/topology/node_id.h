@@ -11,4 +11,9 @@ namespace torc::topology {
 std::string localNodeId();
 std::string localHostName();
 
+// The machine part of a default node identity (host name + boot id, without the network
+// namespace): ranks in different namespaces of one machine still share its cores. A forced
+// TORC_NODE_ID is returned whole.
+std::string machineOf(const std::string& nodeId);
+
 }  // namespace torc::topology
