@@ -1,4 +1,4 @@
-// Host kernel microbenchmarks: reduce, finalizeAvg and the 16-bit float casts, next to the
+// Host kernel microbenchmarks: reduce, finalizeAvg, the 16-bit float casts and top-k, next to the
 // machine's copy bandwidth measured in the same run, so each kernel's throughput can be read
 // as a fraction of what the memory system delivers (a reduce touches three buffers, so the
 // fraction of copy bandwidth is the figure that matters, not the absolute GB/s).
@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -27,6 +28,7 @@
 
 #include "kernels/functors.h"
 #include "kernels/reduce.h"
+#include "kernels/topk.h"
 
 namespace torc::kernels {
 namespace {
@@ -174,6 +176,55 @@ void benchFinalizeAvg(benchmark::State& state, DType t, size_t bytes) {
   setRate(state, 2 * n * dtypeSize(t), n);
 }
 
+// Top-k of kTopkElems normal float32 values by magnitude: torc's exact selection against
+// std::nth_element on (magnitude, index) keys (what a straightforward exact top-k costs).
+constexpr size_t kTopkElems = size_t{16} << 20;
+
+const std::vector<float>& topkInput() {
+  static const std::vector<float> x = [] {
+    std::vector<float> v(kTopkElems);
+    uint64_t s = 88172645463325252ull;
+    for (auto& e : v) {  // sum of uniforms: roughly normal, deterministic, cheap
+      float acc = 0;
+      for (int j = 0; j < 4; ++j) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        acc += static_cast<float>(s >> 40) / static_cast<float>(1 << 24) - 0.5f;
+      }
+      e = acc;
+    }
+    return v;
+  }();
+  return x;
+}
+
+void benchTopkExact(benchmark::State& state, double density) {
+  const auto& x = topkInput();
+  const size_t k = static_cast<size_t>(density * static_cast<double>(x.size()));
+  std::vector<uint32_t> idx(k);
+  TopkScratch scratch;
+  for (auto _ : state) {
+    if (topkExact(x.data(), x.size(), k, idx.data(), &scratch) != TopkStatus::kOk) state.SkipWithError("non-finite");
+    benchmark::DoNotOptimize(idx.data());
+  }
+  setRate(state, x.size() * sizeof(float), x.size());
+}
+
+void benchTopkNthElement(benchmark::State& state, double density) {
+  const auto& x = topkInput();
+  const size_t k = static_cast<size_t>(density * static_cast<double>(x.size()));
+  std::vector<uint64_t> keys(x.size());
+  for (auto _ : state) {
+    for (size_t i = 0; i < x.size(); ++i) {
+      uint32_t b;
+      std::memcpy(&b, &x[i], sizeof(b));
+      keys[i] = (static_cast<uint64_t>(b & 0x7fffffffu) << 32) | (0xffffffffu - static_cast<uint32_t>(i));
+    }
+    std::nth_element(keys.begin(), keys.begin() + static_cast<ptrdiff_t>(k), keys.end(), std::greater<>());
+    benchmark::DoNotOptimize(keys.data());
+  }
+  setRate(state, x.size() * sizeof(float), x.size());
+}
+
 // --- registration ---------------------------------------------------------------------------
 
 benchmark::internal::Benchmark* configure(benchmark::internal::Benchmark* b, size_t bytes) {
@@ -222,6 +273,12 @@ void registerAll(size_t dramBytes) {
   addCast("fp32_to_bf16", benchCast<floatToBf16, bf16ToFloat, true>);
   addCast("bf16_to_fp32", benchCast<floatToBf16, bf16ToFloat, false>);
 
+  for (double density : {0.001, 0.01}) {
+    std::string tail = "/16Mi/k=" + std::string(density == 0.001 ? "0.1%" : "1%");
+    configure(benchmark::RegisterBenchmark(("topk/exact" + tail).c_str(), benchTopkExact, density), dramBytes);
+    configure(benchmark::RegisterBenchmark(("topk/nth_element" + tail).c_str(), benchTopkNthElement, density),
+              dramBytes);
+  }
   for (DType t : {DType::kFloat32, DType::kInt32}) {
     std::string name = std::string("finalize_avg/") + dtypeName(t) + "/" + sizeName(dramBytes);
     configure(benchmark::RegisterBenchmark(name.c_str(), benchFinalizeAvg, t, dramBytes), dramBytes);

@@ -1,0 +1,156 @@
+// Exact top-k by magnitude: sample -> threshold -> count -> collect -> select
+// (see topk.h).
+#include "kernels/topk.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+namespace torc::kernels {
+namespace {
+
+constexpr uint32_t kInfBits = 0x7f800000u;  // magnitudes at or above this are Inf or NaN
+
+inline uint32_t magnitude(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, sizeof(b));
+  return b & 0x7fffffffu;  // for finite floats, ordered like |v|
+}
+
+// Larger key = larger magnitude, then lower index: the k largest keys are TopK.
+inline uint64_t keyOf(uint32_t mag, size_t i) {
+  return (static_cast<uint64_t>(mag) << 32) | (0xffffffffu - static_cast<uint32_t>(i));
+}
+inline uint32_t indexOf(uint64_t key) { return 0xffffffffu - static_cast<uint32_t>(key); }
+
+struct Counts {
+  size_t atLeast = 0;  // elements with magnitude >= t
+  size_t above = 0;    // elements with magnitude > t
+  bool nonFinite = false;
+};
+
+// One read of x; the loop has no branches, so the compiler vectorises it.
+Counts count(const float *x, size_t n, uint32_t t) {
+  uint32_t ge = 0, gt = 0, maxMag = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t m = magnitude(x[i]);
+    ge += m >= t ? 1u : 0u;
+    gt += m > t ? 1u : 0u;
+    maxMag = std::max(maxMag, m);
+  }
+  return {ge, gt, maxMag >= kInfBits};
+}
+
+// Every element ranked: small inputs, and the last resort.
+void selectAll(const float *x, size_t n, size_t k, uint32_t *indices, std::vector<uint64_t> *keys) {
+  keys->resize(n);
+  for (size_t i = 0; i < n; ++i) (*keys)[i] = keyOf(magnitude(x[i]), i);
+  if (k < n) std::nth_element(keys->begin(), keys->begin() + static_cast<ptrdiff_t>(k), keys->end(), std::greater<>());
+  for (size_t j = 0; j < k; ++j) indices[j] = indexOf((*keys)[j]);
+  std::sort(indices, indices + k);
+}
+
+// The magnitude with the given rank (0 = largest) among a strided sample of s
+// elements.
+uint32_t sampleThreshold(const float *x, size_t n, size_t s, size_t rank, std::vector<uint32_t> *sample) {
+  sample->resize(s);
+  const size_t step = n / s;
+  for (size_t j = 0; j < s; ++j) (*sample)[j] = magnitude(x[j * step]);
+  std::nth_element(sample->begin(), sample->begin() + static_cast<ptrdiff_t>(rank), sample->end(), std::greater<>());
+  return (*sample)[rank];
+}
+
+}  // namespace
+
+TopkStatus topkExact(const float *x, size_t n, size_t k, uint32_t *indices, TopkScratch *scratch) {
+  TopkScratch local;
+  TopkScratch &sc = scratch != nullptr ? *scratch : local;
+  sc.path = TopkScratch::Path::kAll;
+  sc.thresholds = 0;
+  if (k == 0 || k == n || n <= 65536) {
+    if (count(x, n, kInfBits).nonFinite) return TopkStatus::kNonFinite;
+    if (k == n) {
+      for (size_t i = 0; i < n; ++i) indices[i] = static_cast<uint32_t>(i);
+    } else if (k > 0) {
+      selectAll(x, n, k, indices, &sc.keys);
+    }
+    return TopkStatus::kOk;
+  }
+  // Enough samples that about 64 of them lie above the k-th largest (fewer for
+  // large k).
+  const size_t s = std::clamp<size_t>(64 * (n / k), 16384, n / 2);
+  const double expect = static_cast<double>(s) * static_cast<double>(k) / static_cast<double>(n);
+  // Aim a few standard deviations low, so that usually at least k elements
+  // reach t.
+  size_t rank = std::min<size_t>(s - 1, static_cast<size_t>(expect + 3 * std::sqrt(expect) + 2));
+  const size_t cap = 2 * k + 4096;  // candidates we are willing to select among
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    const uint32_t t = sampleThreshold(x, n, s, rank, &sc.sample);
+    ++sc.thresholds;
+    const Counts c = count(x, n, t);
+    if (c.nonFinite) return TopkStatus::kNonFinite;
+    if (c.atLeast < k) {  // t too high: fewer than k candidates
+      if (rank == s - 1) break;
+      rank = std::min(s - 1, 2 * rank + 16);
+      continue;
+    }
+    if (c.above < k && c.atLeast > cap) {
+      // Many magnitudes equal t: everything above t, then the lowest indices
+      // equal to t.
+      sc.path = TopkScratch::Path::kTies;
+      size_t need = k - c.above, out = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const uint32_t m = magnitude(x[i]);
+        if (m > t || (m == t && need > 0)) {
+          need -= m == t ? 1 : 0;
+          indices[out++] = static_cast<uint32_t>(i);
+        }
+      }
+      return TopkStatus::kOk;
+    }
+    if (c.atLeast > cap) {  // t too low: too many candidates
+      if (rank == 0) break;
+      rank /= 4;
+      continue;
+    }
+    // k <= candidates <= cap: collect them without branches, then select
+    // exactly.
+    sc.path = TopkScratch::Path::kThreshold;
+    sc.keys.resize(2 * c.atLeast + 1);
+    uint64_t *keys = sc.keys.data();  // candidates in index order
+    size_t got = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t m = magnitude(x[i]);
+      keys[got] = keyOf(m, i);
+      got += m >= t ? 1 : 0;
+    }
+    // The k-th largest key, found in a copy; then the candidates at or above
+    // it, still in index order (keys are unique, so exactly k), with no sort of
+    // the k indices.
+    uint64_t *work = keys + got;
+    std::copy(keys, keys + got, work);
+    std::nth_element(work, work + (k - 1), work + got, std::greater<>());
+    const uint64_t kth = work[k - 1];
+    size_t out = 0;
+    for (size_t j = 0; j < got; ++j)
+      if (keys[j] >= kth) indices[out++] = indexOf(keys[j]);
+    return TopkStatus::kOk;
+  }
+  selectAll(x, n, k, indices, &sc.keys);
+  return TopkStatus::kOk;
+}
+
+TopkStatus topkReference(const float *x, size_t n, size_t k, uint32_t *indices) {
+  std::vector<uint64_t> keys(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) return TopkStatus::kNonFinite;
+    keys[i] = keyOf(magnitude(x[i]), i);
+  }
+  std::sort(keys.begin(), keys.end(), std::greater<>());
+  for (size_t j = 0; j < k; ++j) indices[j] = indexOf(keys[j]);
+  std::sort(indices, indices + k);
+  return TopkStatus::kOk;
+}
+
+}  // namespace torc::kernels
