@@ -210,6 +210,18 @@ TORC_API torcResult_t torcRecv(void* recvbuff, size_t count, torcDataType_t data
 /** Returns when every rank has entered the barrier. */
 TORC_API torcResult_t torcBarrier(torcComm_t comm, torcStream_t stream);
 
+/* ---------------------------------------------------------------- sparse collectives
+ * A sparse vector is k (index, value) pairs in two arrays. Indices are torcUint32 or torcInt64;
+ * values torcFloat32, torcFloat16 or torcBfloat16. Every rank passes the same k and types.
+ */
+
+/** Sparse all-gather: rank r's k pairs land at [r*k, (r+1)*k) of recvIndices and recvValues on
+ *  every rank, in rank order, as sent (no sorting, merging or deduplication). Receive buffers
+ *  hold nranks*k entries and must not overlap the send buffers. */
+TORC_API torcResult_t torcSparseAllGather(const void* sendIndices, const void* sendValues, size_t k,
+                                          torcDataType_t indexType, torcDataType_t valueType, void* recvIndices,
+                                          void* recvValues, torcComm_t comm, torcStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

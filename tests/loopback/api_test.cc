@@ -87,6 +87,36 @@ TEST_F(Validation, EveryEntryPointChecksItsArguments) {
   (void)x;
 }
 
+TEST_F(Validation, SparseAllGatherChecksItsArguments) {
+  uint32_t idx[4] = {1, 2, 3, 4}, outIdx[8] = {0};
+  float val[4] = {1, 2, 3, 4}, outVal[8] = {0};
+  const torcResult_t inval = torcInvalidArgument;
+  expectRejected(torcSparseAllGather(idx, val, 4, torcInt32, torcFloat32, outIdx, outVal, comm_, nullptr), inval,
+                 "index type");
+  expectRejected(torcSparseAllGather(idx, val, 4, torcUint32, torcFloat64, outIdx, outVal, comm_, nullptr), inval,
+                 "value type");
+  expectRejected(torcSparseAllGather(idx, val, 4, torcUint32, static_cast<torcDataType_t>(77), outIdx, outVal, comm_,
+                                     nullptr),
+                 inval, "value type");
+  expectRejected(torcSparseAllGather(nullptr, val, 4, torcUint32, torcFloat32, outIdx, outVal, comm_, nullptr), inval,
+                 "sendIndices is NULL");
+  expectRejected(torcSparseAllGather(idx, val, 4, torcUint32, torcFloat32, outIdx, nullptr, comm_, nullptr), inval,
+                 "recvValues is NULL");
+  expectRejected(torcSparseAllGather(idx, val, 4, torcUint32, torcFloat32, outIdx, outIdx + 2, comm_, nullptr), inval,
+                 "overlap");
+  expectRejected(torcSparseAllGather(idx, val, 4, torcUint32, torcFloat32, idx, outVal, comm_, nullptr), inval,
+                 "overlaps a receive buffer");
+  expectRejected(torcSparseAllGather(idx, val, SIZE_MAX / 4, torcInt64, torcFloat32, outIdx, outVal, comm_, nullptr),
+                 inval, "overflows");
+  EXPECT_EQ(torcSparseAllGather(nullptr, nullptr, 0, torcUint32, torcFloat32, nullptr, nullptr, comm_, nullptr),
+            torcSuccess);
+  ASSERT_EQ(torcSparseAllGather(idx, val, 4, torcUint32, torcFloat32, outIdx, outVal, comm_, nullptr), torcSuccess);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(outIdx[i], idx[i]);
+    EXPECT_EQ(outVal[i], val[i]);
+  }
+}
+
 TEST_F(Validation, NullCommunicatorAndZeroCounts) {
   float buf[4] = {1, 2, 3, 4};
   EXPECT_EQ(torcAllReduce(buf, buf, 4, torcFloat32, torcSum, nullptr, nullptr), torcInvalidArgument);

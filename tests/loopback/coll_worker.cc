@@ -4,7 +4,7 @@
 // exact), the same bits on every rank, and nothing written outside the output. Exit 0 = pass.
 //
 //   coll_worker <suite> [big]    suite: allreduce allgather reducescatter broadcast reduce p2p
-//                                       floats barrier die survive validate
+//                                       floats sparse barrier die survive validate
 #include <unistd.h>
 
 #include <algorithm>
@@ -200,6 +200,33 @@ void suiteAllGather(size_t big) {
       }
 }
 
+// Sparse all-gather: every index type x value type; indices that need all 64 bits; values
+// exact in every value type; rank r's pairs at [r*k, (r+1)*k) of both outputs, nothing past them.
+void suiteSparse(size_t big) {
+  const size_t p = static_cast<size_t>(gP);
+  auto indexOf = [](torcDataType_t t, int r, size_t i) -> double {
+    // int64: beyond 2^32 (exact in a double up to 2^53); uint32: distinct per rank
+    return t == torcInt64 ? static_cast<double>((uint64_t{1} << 33) * static_cast<uint64_t>(r + 1) + i * 3)
+                          : static_cast<double>(static_cast<uint32_t>(r) * 1000003u + static_cast<uint32_t>(i));
+  };
+  auto valueOf = [](int r, size_t i) { return static_cast<double>(static_cast<int>((r * 37 + i * 11) % 255) - 127); };
+  for (size_t k : sizes(big / 8))
+    for (torcDataType_t it : {torcUint32, torcInt64})
+      for (torcDataType_t vt : {torcFloat32, torcFloat16, torcBfloat16}) {
+        std::vector<char> idx(k * typeSize(it) + 1), val(k * typeSize(vt) + 1);
+        for (size_t i = 0; i < k; ++i) {
+          store(it, idx.data(), i, indexOf(it, gRank, i));
+          store(vt, val.data(), i, valueOf(gRank, i));
+        }
+        std::vector<char> outIdx = guarded(p * k * typeSize(it)), outVal = guarded(p * k * typeSize(vt));
+        CHECK_TORC(torcSparseAllGather(idx.data(), val.data(), k, it, vt, outIdx.data(), outVal.data(), gComm, nullptr));
+        char what[128];
+        snprintf(what, sizeof(what), "sparse allgather k=%zu %s/%s", k, kTypeNames[it], kTypeNames[vt]);
+        checkExact(it, outIdx, p * k, [&](size_t i) { return indexOf(it, static_cast<int>(i / k), i % k); }, what);
+        checkExact(vt, outVal, p * k, [&](size_t i) { return valueOf(static_cast<int>(i / k), i % k); }, what);
+      }
+}
+
 void suiteReduceScatter(size_t big) {
   for (size_t n : sizes(big / 4))
     for (torcDataType_t t : kTypes)
@@ -389,6 +416,7 @@ int main(int argc, char** argv) {
   if (suite == "rooted" || suite == "all") suiteRooted(big);
   if (suite == "p2p" || suite == "all") suiteP2p(big);
   if (suite == "floats" || suite == "all") suiteFloats(big);
+  if (suite == "sparse" || suite == "all") suiteSparse(big);
   CHECK_TORC(torcBarrier(gComm, nullptr));
   CHECK_TORC(torcCommDestroy(gComm));
   if (gFailures) fprintf(stderr, "rank %d: %d checks failed\n", gRank, gFailures);

@@ -39,7 +39,8 @@ TEST_P(Collectives, EveryRankCorrectAndIdentical) {
 std::vector<SuiteCase> suiteCases() {
   std::vector<SuiteCase> out;
   for (int p : {1, 2, 3, 4, 5, 8})
-    for (const char* s : {"allreduce", "allgather", "reducescatter", "rooted", "p2p", "floats"}) out.push_back({p, s});
+    for (const char* s : {"allreduce", "allgather", "reducescatter", "rooted", "p2p", "floats", "sparse"})
+      out.push_back({p, s});
   return out;
 }
 

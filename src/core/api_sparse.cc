@@ -1,0 +1,80 @@
+// Sparse collectives of torc.h (index/value pairs), built on the dense engines.
+#include <cstring>
+#include <vector>
+
+#include "include/torc.h"
+#include "src/core/api_guard.h"
+
+namespace torc::api {
+namespace {
+
+Status checkIndexType(torcDataType_t t) {
+  if (t != torcUint32 && t != torcInt64)
+    return errorf(Code::kInvalidArgument, "index type %d: sparse indices are torcUint32 or torcInt64", static_cast<int>(t));
+  return Status::ok();
+}
+
+Status checkValueType(torcDataType_t t) {
+  if (t != torcFloat32 && t != torcFloat16 && t != torcBfloat16)
+    return errorf(Code::kInvalidArgument, "value type %d: sparse values are torcFloat32, torcFloat16 or torcBfloat16",
+                  static_cast<int>(t));
+  return Status::ok();
+}
+
+bool overlaps(const void* a, size_t an, const void* b, size_t bn) {
+  if (a == nullptr || b == nullptr || an == 0 || bn == 0) return false;
+  auto a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
+  return a0 < b0 + bn && b0 < a0 + an;
+}
+
+}  // namespace
+}  // namespace torc::api
+
+using namespace torc;       // NOLINT
+using namespace torc::api;  // NOLINT
+
+extern "C" {
+
+torcResult_t torcSparseAllGather(const void* sendIndices, const void* sendValues, size_t k, torcDataType_t indexType,
+                                 torcDataType_t valueType, void* recvIndices, void* recvValues, torcComm_t comm,
+                                 torcStream_t) {
+  return guard(comm, "torcSparseAllGather", [&]() -> Status {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    TORC_RETURN_IF_ERROR(checkIndexType(indexType));
+    TORC_RETURN_IF_ERROR(checkValueType(valueType));
+    const size_t p = static_cast<size_t>(comm->comm->nranks());
+    const size_t is = kernels::dtypeSize(static_cast<DType>(indexType));
+    const size_t vs = kernels::dtypeSize(static_cast<DType>(valueType));
+    size_t pairBytes = 0, outIdxBytes = 0, outValBytes = 0;
+    // One rank's pairs travel as one block [k indices | k values]: a single all-gather.
+    TORC_RETURN_IF_ERROR(checkBytes(k, torcUint8, is + vs, &pairBytes));
+    TORC_RETURN_IF_ERROR(checkBytes(k, indexType, p, &outIdxBytes));
+    TORC_RETURN_IF_ERROR(checkBytes(k, valueType, p, &outValBytes));
+    TORC_RETURN_IF_ERROR(checkBuf(sendIndices, k, "sendIndices"));
+    TORC_RETURN_IF_ERROR(checkBuf(sendValues, k, "sendValues"));
+    TORC_RETURN_IF_ERROR(checkBuf(recvIndices, k, "recvIndices"));
+    TORC_RETURN_IF_ERROR(checkBuf(recvValues, k, "recvValues"));
+    if (overlaps(recvIndices, outIdxBytes, recvValues, outValBytes))
+      return Status(Code::kInvalidArgument, "recvIndices and recvValues overlap");
+    for (const void* in : {sendIndices, sendValues}) {
+      const size_t inBytes = in == sendIndices ? k * is : k * vs;
+      if (overlaps(in, inBytes, recvIndices, outIdxBytes) || overlaps(in, inBytes, recvValues, outValBytes))
+        return Status(Code::kInvalidArgument, "a send buffer overlaps a receive buffer");
+    }
+    if (pairBytes > SIZE_MAX / p) return errorf(Code::kInvalidArgument, "k %zu is too large for %zu ranks", k, p);
+    if (k == 0) return Status::ok();  // like every collective with count 0: no communication
+    std::vector<char> mine(pairBytes), all(pairBytes * p);
+    std::memcpy(mine.data(), sendIndices, k * is);
+    std::memcpy(mine.data() + k * is, sendValues, k * vs);
+    TORC_RETURN_IF_ERROR(comm->comm->run(collArgs(algos::Coll::kAllGather, pairBytes), mine.data(), all.data(),
+                                         DType::kUint8, RedOp::kSum));
+    for (size_t r = 0; r < p; ++r) {
+      const char* block = all.data() + r * pairBytes;
+      std::memcpy(static_cast<char*>(recvIndices) + r * k * is, block, k * is);
+      std::memcpy(static_cast<char*>(recvValues) + r * k * vs, block + k * is, k * vs);
+    }
+    return Status::ok();
+  });
+}
+
+}  // extern "C"
