@@ -222,6 +222,25 @@ TORC_API torcResult_t torcSparseAllGather(const void* sendIndices, const void* s
                                           torcDataType_t indexType, torcDataType_t valueType, void* recvIndices,
                                           void* recvValues, torcComm_t comm, torcStream_t stream);
 
+/** What a sparse all-reduce delivers. */
+typedef enum {
+  /** recvbuff = sum over ranks of S_r (TopkA): every rank's own top-k, summed exactly where they meet. */
+  torcTopkSum = 0
+} torcTopkMode_t;
+
+/** Sparse (top-k) all-reduce of count elements with error feedback. On rank r,
+ *  a_r = sendbuff + residual (residual may be NULL: then a_r = sendbuff), and S_r = TopK(a_r, k):
+ *  the k elements of largest magnitude, ties to the lower index. recvbuff (count elements, zero
+ *  where nothing was selected) receives the mode's result, identical bits on every rank (sums are
+ *  taken in rank order). residual, when given, becomes a_r minus what of S_r reached the result
+ *  (for torcTopkSum: a_r with S_r's entries zeroed), so that over many steps what was delivered
+ *  plus the final residual is the sum of the inputs. A rank whose a_r holds Inf or NaN makes the
+ *  call fail on every rank with torcInvalidArgument naming it, with recvbuff and residual
+ *  untouched. Today: torcFloat32, count < 2^32, k <= count; sendbuff may equal recvbuff. */
+TORC_API torcResult_t torcSparseAllReduce(const void* sendbuff, void* residual, void* recvbuff, size_t count,
+                                          size_t k, torcDataType_t datatype, torcTopkMode_t mode, torcComm_t comm,
+                                          torcStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

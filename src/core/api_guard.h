@@ -96,7 +96,7 @@ inline Status checkBuf(const void* p, size_t count, const char* name) {
 // Input and output either coincide exactly at `inplaceOffset` bytes into the larger buffer, or
 // do not overlap: a partial overlap would corrupt the result.
 inline Status checkOverlap(const void* in, size_t inBytes, const void* out, size_t outBytes, size_t inplaceOffset,
-                    bool inIsLarger) {
+                           bool inIsLarger) {
   if (in == nullptr || out == nullptr || inBytes == 0 || outBytes == 0) return Status::ok();
   auto i0 = reinterpret_cast<uintptr_t>(in), o0 = reinterpret_cast<uintptr_t>(out);
   bool inplace = inIsLarger ? o0 == i0 + inplaceOffset : i0 == o0 + inplaceOffset;

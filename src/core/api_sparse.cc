@@ -1,16 +1,22 @@
 // Sparse collectives of torc.h (index/value pairs), built on the dense engines.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "include/torc.h"
+#include "kernels/sparse.h"
+#include "kernels/topk.h"
 #include "src/core/api_guard.h"
 
 namespace torc::api {
 namespace {
 
+using core::Comm;
+
 Status checkIndexType(torcDataType_t t) {
   if (t != torcUint32 && t != torcInt64)
-    return errorf(Code::kInvalidArgument, "index type %d: sparse indices are torcUint32 or torcInt64", static_cast<int>(t));
+    return errorf(Code::kInvalidArgument, "index type %d: sparse indices are torcUint32 or torcInt64",
+                  static_cast<int>(t));
   return Status::ok();
 }
 
@@ -25,6 +31,47 @@ bool overlaps(const void* a, size_t an, const void* b, size_t bn) {
   if (a == nullptr || b == nullptr || an == 0 || bn == 0) return false;
   auto a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
   return a0 < b0 + bn && b0 < a0 + an;
+}
+
+// Every rank's k-pair block (kBytes) gathered into all (p blocks, rank order).
+Status gatherBlocks(Comm& c, const void* mine, size_t blockBytes, std::vector<char>* all) {
+  all->resize(blockBytes * static_cast<size_t>(c.nranks()));
+  return c.run(collArgs(algos::Coll::kAllGather, blockBytes), mine, all->data(), DType::kUint8, RedOp::kSum);
+}
+
+// The lowest rank for which bad is true, or -1; the same answer on every rank.
+Result<int> lowestRankWith(Comm& c, bool bad) {
+  int32_t mine = bad ? c.rank() : c.nranks(), lowest = 0;
+  algos::CollArgs a = collArgs(algos::Coll::kAllReduce, 1);
+  TORC_RETURN_IF_ERROR(c.run(a, &mine, &lowest, DType::kInt32, RedOp::kMin));
+  return lowest < c.nranks() ? lowest : -1;
+}
+
+// torcTopkSum through the all-gather route: select, gather every rank's pairs, scatter-add in
+// rank order on every rank (so every rank computes the same sums in the same order).
+// selected: this rank's S_r, ascending indices.
+Status topkSumAllGather(Comm& c, const float* a, size_t n, size_t k, float* out, std::vector<uint32_t>* selected) {
+  const size_t p = static_cast<size_t>(c.nranks());
+  const size_t block = k * (sizeof(uint32_t) + sizeof(float));
+  std::vector<char> mine(block), all;
+  auto* idx = reinterpret_cast<uint32_t*>(mine.data());
+  auto* val = reinterpret_cast<float*>(mine.data() + k * sizeof(uint32_t));
+  kernels::TopkScratch scratch;
+  const bool bad = kernels::topkExact(a, n, k, idx, &scratch) != kernels::TopkStatus::kOk;
+  TORC_ASSIGN_OR_RETURN(int badRank, lowestRankWith(c, bad));
+  if (badRank >= 0)
+    return errorf(Code::kInvalidArgument, "rank %d's input (plus its residual) holds Inf or NaN", badRank);
+  for (size_t j = 0; j < k; ++j) val[j] = a[idx[j]];
+  if (k > 0) TORC_RETURN_IF_ERROR(gatherBlocks(c, mine.data(), block, &all));
+  std::fill(out, out + n, 0.0f);
+  for (size_t r = 0; r < p && k > 0; ++r) {
+    const char* b = all.data() + r * block;
+    if (!kernels::scatterAdd(out, n, b, kernels::SparseIndex::kUint32, b + k * sizeof(uint32_t),
+                             kernels::SparseValue::kFloat32, k))
+      return errorf(Code::kInternalError, "rank %zu sent an index outside [0, %zu)", r, n);
+  }
+  selected->assign(idx, idx + k);
+  return Status::ok();
 }
 
 }  // namespace
@@ -72,6 +119,41 @@ torcResult_t torcSparseAllGather(const void* sendIndices, const void* sendValues
       const char* block = all.data() + r * pairBytes;
       std::memcpy(static_cast<char*>(recvIndices) + r * k * is, block, k * is);
       std::memcpy(static_cast<char*>(recvValues) + r * k * vs, block + k * is, k * vs);
+    }
+    return Status::ok();
+  });
+}
+
+torcResult_t torcSparseAllReduce(const void* sendbuff, void* residual, void* recvbuff, size_t count, size_t k,
+                                 torcDataType_t datatype, torcTopkMode_t mode, torcComm_t comm, torcStream_t) {
+  return guard(comm, "torcSparseAllReduce", [&]() -> Status {
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    TORC_RETURN_IF_ERROR(checkType(datatype));
+    if (datatype != torcFloat32)
+      return errorf(Code::kInvalidArgument, "datatype %s: the sparse all-reduce takes torcFloat32",
+                    kernels::dtypeName(static_cast<DType>(datatype)));
+    if (mode != torcTopkSum) return errorf(Code::kInvalidArgument, "unknown top-k mode %d", static_cast<int>(mode));
+    if (count > 0xffffffffu) return errorf(Code::kInvalidArgument, "count %zu: at most 2^32 - 1 elements", count);
+    if (k > count) return errorf(Code::kInvalidArgument, "k %zu is larger than count %zu", k, count);
+    const size_t bytes = count * sizeof(float);
+    TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
+    TORC_RETURN_IF_ERROR(checkBuf(recvbuff, count, "recvbuff"));
+    TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, bytes, recvbuff, bytes, 0, false));
+    if (overlaps(residual, bytes, sendbuff, bytes) || overlaps(residual, bytes, recvbuff, bytes))
+      return Status(Code::kInvalidArgument, "residual overlaps sendbuff or recvbuff");
+    if (count == 0) return Status::ok();
+    // a = input + residual, in a buffer of our own: on any error the caller's buffers are as
+    // they were, and sendbuff may be recvbuff.
+    std::vector<float> a(count);
+    const auto* in = static_cast<const float*>(sendbuff);
+    auto* e = static_cast<float*>(residual);
+    for (size_t i = 0; i < count; ++i) a[i] = e != nullptr ? in[i] + e[i] : in[i];
+    Comm& c = *comm->comm;
+    std::vector<uint32_t> selected;
+    TORC_RETURN_IF_ERROR(topkSumAllGather(c, a.data(), count, k, static_cast<float*>(recvbuff), &selected));
+    if (e != nullptr) {  // the selected entries were delivered; everything else stays behind
+      for (uint32_t i : selected) a[i] = 0.0f;
+      std::copy(a.begin(), a.end(), e);
     }
     return Status::ok();
   });

@@ -117,6 +117,29 @@ TEST_F(Validation, SparseAllGatherChecksItsArguments) {
   }
 }
 
+TEST_F(Validation, SparseAllReduceChecksItsArguments) {
+  float in[8] = {1, -5, 3, 0, 0, 2, -2, 9}, out[8] = {0}, res[8] = {0};
+  const torcResult_t inval = torcInvalidArgument;
+  expectRejected(torcSparseAllReduce(in, res, out, 8, 2, torcFloat64, torcTopkSum, comm_, nullptr), inval,
+                 "takes torcFloat32");
+  expectRejected(torcSparseAllReduce(in, res, out, 8, 9, torcFloat32, torcTopkSum, comm_, nullptr), inval,
+                 "larger than count");
+  expectRejected(torcSparseAllReduce(in, res, out, 8, 2, torcFloat32, static_cast<torcTopkMode_t>(5), comm_, nullptr),
+                 inval, "unknown top-k mode");
+  expectRejected(torcSparseAllReduce(in, in + 2, out, 8, 2, torcFloat32, torcTopkSum, comm_, nullptr), inval,
+                 "residual overlaps");
+  expectRejected(torcSparseAllReduce(in, res, in + 1, 8, 2, torcFloat32, torcTopkSum, comm_, nullptr), inval,
+                 "overlap");
+  expectRejected(torcSparseAllReduce(nullptr, res, out, 8, 2, torcFloat32, torcTopkSum, comm_, nullptr), inval,
+                 "sendbuff is NULL");
+  ASSERT_EQ(torcSparseAllReduce(in, res, out, 8, 2, torcFloat32, torcTopkSum, comm_, nullptr), torcSuccess);
+  const float want[8] = {0, -5, 0, 0, 0, 0, 0, 9}, left[8] = {1, 0, 3, 0, 0, 2, -2, 0};
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(out[i], want[i]) << i;
+    EXPECT_EQ(res[i], left[i]) << i;
+  }
+}
+
 TEST_F(Validation, NullCommunicatorAndZeroCounts) {
   float buf[4] = {1, 2, 3, 4};
   EXPECT_EQ(torcAllReduce(buf, buf, 4, torcFloat32, torcSum, nullptr, nullptr), torcInvalidArgument);

@@ -4,7 +4,7 @@
 // exact), the same bits on every rank, and nothing written outside the output. Exit 0 = pass.
 //
 //   coll_worker <suite> [big]    suite: allreduce allgather reducescatter broadcast reduce p2p
-//                                       floats sparse barrier die survive validate
+//                                       floats sparse topk barrier die survive validate
 #include <unistd.h>
 
 #include <algorithm>
@@ -227,6 +227,95 @@ void suiteSparse(size_t big) {
       }
 }
 
+// Sparse all-reduce, torcTopkSum, against a reference every rank computes for every rank:
+// integer-valued inputs with many equal magnitudes (the tie rule decides), exact sums, the
+// residual, conservation over 20 steps, in place, k = 0 .. count, and Inf/NaN refused alike
+// on every rank with the buffers untouched.
+double topkInput(int r, size_t i, int step) {
+  return static_cast<double>(static_cast<int>((static_cast<size_t>(r) * 7919 + i * 104729 + static_cast<size_t>(step) * 31) % 2001) - 1000);
+}
+
+std::vector<uint32_t> topkRef(const std::vector<float>& a, size_t k) {
+  std::vector<uint32_t> idx(a.size());
+  for (size_t i = 0; i < a.size(); ++i) idx[i] = static_cast<uint32_t>(i);
+  std::stable_sort(idx.begin(), idx.end(), [&](uint32_t x, uint32_t y) { return std::fabs(a[x]) > std::fabs(a[y]); });
+  idx.resize(k);
+  return idx;
+}
+
+void suiteTopk(size_t big) {
+  const int steps = 20;
+  for (size_t n : {size_t{1}, size_t{17}, static_cast<size_t>(gP + 1), size_t{10007}, big / 10})
+    for (size_t k : {size_t{0}, size_t{1}, n / 100, n / 3, n})
+      for (bool withResidual : {false, true})
+        for (bool inplace : {false, true}) {
+          if (n == 0 || (n > 10007 && (inplace || !withResidual))) continue;
+          const int nsteps = n == 10007 && withResidual ? steps : 1;
+          const size_t p = static_cast<size_t>(gP);
+          std::vector<std::vector<float>> e(p, std::vector<float>(n, 0.0f));  // every rank's residual
+          std::vector<double> delivered(n, 0.0), inputs(n, 0.0);             // this rank's, for conservation
+          std::vector<float> in(n), out(n), res(n, 0.0f);
+          for (int step = 0; step < nsteps; ++step) {
+            std::vector<float> want(n, 0.0f);
+            std::vector<uint32_t> mine;
+            for (size_t r = 0; r < p; ++r) {
+              std::vector<float> a(n);
+              for (size_t i = 0; i < n; ++i) a[i] = static_cast<float>(topkInput(static_cast<int>(r), i, step)) + e[r][i];
+              auto s = topkRef(a, k);
+              std::sort(s.begin(), s.end());
+              for (uint32_t i : s) want[i] += a[i];
+              if (withResidual) {
+                e[r] = a;
+                for (uint32_t i : s) e[r][i] = 0.0f;
+              }
+              if (static_cast<int>(r) == gRank) {
+                mine = s;
+                for (uint32_t i : s) delivered[i] += a[i];
+              }
+            }
+            for (size_t i = 0; i < n; ++i) {
+              in[i] = static_cast<float>(topkInput(gRank, i, step));
+              inputs[i] += in[i];
+            }
+            float* dst = inplace ? in.data() : out.data();
+            CHECK_TORC(torcSparseAllReduce(in.data(), withResidual ? res.data() : nullptr, dst, n, k, torcFloat32,
+                                           torcTopkSum, gComm, nullptr));
+            size_t bad = 0;
+            for (size_t i = 0; i < n; ++i) {
+              bad += memcmp(&dst[i], &want[i], sizeof(float)) != 0;
+              if (withResidual) bad += res[i] != e[static_cast<size_t>(gRank)][i];
+            }
+            if (bad) {
+              fprintf(stderr, "rank %d: topk n=%zu k=%zu residual=%d inplace=%d step %d: %zu wrong\n", gRank, n, k,
+                      withResidual, inplace, step, bad);
+              ++gFailures;
+            }
+          }
+          if (withResidual && nsteps > 1)
+            for (size_t i = 0; i < n; ++i)
+              if (delivered[i] + res[i] != inputs[i]) {
+                fprintf(stderr, "rank %d: topk conservation fails at %zu\n", gRank, i);
+                ++gFailures;
+                break;
+              }
+        }
+  // Inf/NaN on the last rank: every rank fails the same way, buffers untouched, comm usable.
+  const size_t n = 1000;
+  std::vector<float> in(n, 1.0f), out(n, 7.0f), res(n, 2.0f);
+  if (gRank == gP - 1) in[n / 2] = gRank % 2 ? NAN : INFINITY;
+  torcResult_t r = torcSparseAllReduce(in.data(), res.data(), out.data(), n, 10, torcFloat32, torcTopkSum, gComm, nullptr);
+  char want[64];
+  snprintf(want, sizeof(want), "rank %d's input", gP - 1);
+  if (r != torcInvalidArgument || std::string(torcGetLastError(gComm)).find(want) == std::string::npos ||
+      std::count(out.begin(), out.end(), 7.0f) != static_cast<long>(n) ||
+      std::count(res.begin(), res.end(), 2.0f) != static_cast<long>(n)) {
+    fprintf(stderr, "rank %d: non-finite input: got %s (%s)\n", gRank, torcGetErrorString(r), torcGetLastError(gComm));
+    ++gFailures;
+  }
+  in[n / 2] = 1.0f;
+  CHECK_TORC(torcSparseAllReduce(in.data(), res.data(), out.data(), n, 10, torcFloat32, torcTopkSum, gComm, nullptr));
+}
+
 void suiteReduceScatter(size_t big) {
   for (size_t n : sizes(big / 4))
     for (torcDataType_t t : kTypes)
@@ -417,6 +506,7 @@ int main(int argc, char** argv) {
   if (suite == "p2p" || suite == "all") suiteP2p(big);
   if (suite == "floats" || suite == "all") suiteFloats(big);
   if (suite == "sparse" || suite == "all") suiteSparse(big);
+  if (suite == "topk" || suite == "all") suiteTopk(big);
   CHECK_TORC(torcBarrier(gComm, nullptr));
   CHECK_TORC(torcCommDestroy(gComm));
   if (gFailures) fprintf(stderr, "rank %d: %d checks failed\n", gRank, gFailures);

@@ -39,7 +39,7 @@ TEST_P(Collectives, EveryRankCorrectAndIdentical) {
 std::vector<SuiteCase> suiteCases() {
   std::vector<SuiteCase> out;
   for (int p : {1, 2, 3, 4, 5, 8})
-    for (const char* s : {"allreduce", "allgather", "reducescatter", "rooted", "p2p", "floats", "sparse"})
+    for (const char* s : {"allreduce", "allgather", "reducescatter", "rooted", "p2p", "floats", "sparse", "topk"})
       out.push_back({p, s});
   return out;
 }
