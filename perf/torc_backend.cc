@@ -43,6 +43,12 @@ bool TorcBackend::run(Coll coll, const void* send, void* recv, size_t count, DTy
   return false;
 }
 
+bool TorcBackend::runSparse(const void* send, void* recv, size_t count, size_t k, SparseMode mode) {
+  return check(torcSparseAllReduce(send, nullptr, recv, count, k, torcFloat32, static_cast<torcTopkMode_t>(mode),
+                                   comm_, nullptr),
+               "torcSparseAllReduce");
+}
+
 void TorcBackend::finalize() {
   if (comm_ != nullptr) (void)check(torcCommDestroy(comm_), "torcCommDestroy");
   comm_ = nullptr;

@@ -19,6 +19,8 @@ class TorcBackend final : public Backend {
   bool supports(Coll, DType, RedOp) const override { return true; }
   bool barrier() override;
   bool run(Coll coll, const void* send, void* recv, size_t count, DType t, RedOp op, int root) override;
+  bool supportsSparse() const override { return true; }
+  bool runSparse(const void* send, void* recv, size_t count, size_t k, SparseMode mode) override;
   std::string error() const override { return error_; }
   void finalize() override;
   void abort() override;

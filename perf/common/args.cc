@@ -33,6 +33,9 @@ constexpr const char* kUsage =
     "  -p,--wire_dtype <type>     exported as TORC_WIRE_DTYPE before init; a placeholder for\n"
     "                             mixed precision: no backend reads it yet\n"
     "  -q,--quiet                 no progress line on stderr (rank 0 prints one per size)\n"
+    "  --density <d>              sparse top-k all-reduce with k = d x count (0 < d <= 1), float sum;\n"
+    "                             bandwidths are the dense all-reduce's equivalent\n"
+    "  --mode <sum>               what the sparse all-reduce delivers (sum: every rank's top-k summed)\n"
     "  -t,--nthreads 1, -g,--ngpus 1   accepted for nccl-tests command lines; only 1 is valid\n"
     "  -h,--help\n"
     "env: TORC_TESTS_MIN_BW=<GB/s> fails the run when the average bus bandwidth is lower.\n";
@@ -151,6 +154,8 @@ ParseOutcome parseArgs(int argc, char** argv, BenchArgs* args, std::string* mess
       {"nthreads", required_argument, nullptr, 't'},
       {"ngpus", required_argument, nullptr, 'g'},
       {"help", no_argument, nullptr, 'h'},
+      {"density", required_argument, nullptr, 1000},
+      {"mode", required_argument, nullptr, 1001},
       {nullptr, 0, nullptr, 0},
   };
   const char* prog = argc > 0 ? argv[0] : "bench";
@@ -227,6 +232,17 @@ ParseOutcome parseArgs(int argc, char** argv, BenchArgs* args, std::string* mess
       }
       case 'q':
         args->quiet = true;
+        break;
+      case 1000: {
+        char* end = nullptr;
+        args->density = std::strtod(optarg, &end);
+        if (end == optarg || *end != '\0' || !(args->density > 0 && args->density <= 1))
+          return fail("bad --density '" + val + "' (0 < d <= 1)");
+        break;
+      }
+      case 1001:
+        if (val != "sum") return fail("unknown --mode '" + val + "' (sum)");
+        args->sparseMode = SparseMode::kSum;
         break;
       case 't':
       case 'g':

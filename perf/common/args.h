@@ -32,6 +32,10 @@ struct BenchArgs {
   // precision (reduce in the buffer's type, move another on the wire): nothing reads it yet.
   std::string wireDtype;
   bool quiet = false;  // -q: no progress line on stderr
+  // --density d (0 < d <= 1): all-reduce becomes the sparse top-k all-reduce with
+  // k = d * count per rank; --mode names what it delivers (sum: every rank's top-k summed).
+  double density = 0;
+  SparseMode sparseMode = SparseMode::kSum;
 };
 
 enum class ParseOutcome { kRun, kHelp, kError };

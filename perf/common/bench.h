@@ -37,6 +37,11 @@ size_t dtypeSize(DType t);
 bool collReduces(Coll c);  // takes an op
 bool collHasRoot(Coll c);  // broadcast, reduce
 
+// Sparse (top-k) all-reduce modes; numbers as torcTopkMode_t.
+enum class SparseMode : int { kSum = 0 };
+// k for a density: at least 1 element when count > 0.
+size_t sparseK(size_t count, double density);
+
 // One communication library as the driver sees it. Calls are blocking and made by one thread.
 // Argument conventions are NCCL's: `count` is the per-rank send count for all-gather and the
 // per-rank receive count for reduce-scatter; in-place is send == recv (all-reduce, broadcast,
@@ -58,6 +63,13 @@ class Backend {
   virtual bool supports(Coll coll, DType t, RedOp op) const = 0;
   virtual bool barrier() = 0;
   virtual bool run(Coll coll, const void* send, void* recv, size_t count, DType t, RedOp op, int root) = 0;
+  // Sparse top-k all-reduce of float32 (no residual): recv = the mode's result. Backends
+  // without one say so.
+  virtual bool supportsSparse() const { return false; }
+  virtual bool runSparse(const void* send, void* recv, size_t count, size_t k, SparseMode mode) {
+    (void)send, (void)recv, (void)count, (void)k, (void)mode;
+    return false;
+  }
   virtual std::string error() const = 0;
   virtual void finalize() = 0;
   // Best effort after a fatal error: tear down without waiting for peers.

@@ -16,6 +16,7 @@
 #include "perf/common/bench.h"
 #include "perf/common/data.h"
 #include "perf/common/report.h"
+#include "perf/common/sparse_ref.h"
 
 namespace torc::perf {
 
@@ -165,6 +166,11 @@ void Sweep::printPreamble() {
   std::printf("#\n# Backend: %s %s, %d ranks; time: mean of %d iterations, %s (-a %d); TORC_ALGO=%s\n", backend_.name(),
               backend_.version().c_str(), nranks_, args_.iters, kAverage[static_cast<int>(args_.average)],
               static_cast<int>(args_.average), algo ? algo : "(unset)");
+  if (args_.density > 0) {
+    std::printf("# Sparse top-k all-reduce (mode sum): k = %g x count per rank, no residual; time, algbw and busbw "
+                "are those of a dense all-reduce of the same count that took this long\n",
+                args_.density);
+  }
   if (!args_.wireDtype.empty()) {
     std::printf("# Wire datatype: TORC_WIRE_DTYPE=%s (placeholder: no backend reads it yet)\n",
                 args_.wireDtype.c_str());
@@ -223,7 +229,10 @@ void Sweep::prepare(const Layout& l, const DataPattern& pattern, int root, uint6
 }
 
 void Sweep::runOnce(const Layout& l, size_t count, DType t, RedOp op, int root, const char* what) {
-  if (!backend_.run(coll_, l.send, l.recv, count, t, op, root)) {
+  const bool ok = args_.density > 0
+                      ? backend_.runSparse(l.send, l.recv, count, sparseK(count, args_.density), args_.sparseMode)
+                      : backend_.run(coll_, l.send, l.recv, count, t, op, root);
+  if (!ok) {
     fatal(std::string(collName(coll_)) + " " + dtypeName(t) + " " + redOpName(op) + " count " + std::to_string(count) +
           " (" + what + ") failed: " + backend_.error());
   }
@@ -237,7 +246,11 @@ int64_t Sweep::checkOnce(const Layout& l, size_t count, DType t, RedOp op, int r
   switch (coll_) {
     case Coll::kAllReduce:
     case Coll::kReduce:
-      pattern.fillResult(want, l.outCount, 0, seed);
+      if (args_.density > 0) {
+        sparseExpected(pattern, nranks_, count, sparseK(count, args_.density), seed, reinterpret_cast<float*>(want));
+      } else {
+        pattern.fillResult(want, l.outCount, 0, seed);
+      }
       break;
     case Coll::kReduceScatter:
       pattern.fillResult(want, count, static_cast<size_t>(rank_) * count, seed);
@@ -359,6 +372,13 @@ int Sweep::run(int argc, char** argv) {
       }
     }
   }
+  if (args_.density > 0 && (coll_ != Coll::kAllReduce || !backend_.supportsSparse() ||
+                            args_.dtypes != std::vector<DType>{DType::kFloat32} || ops != std::vector<RedOp>{RedOp::kSum})) {
+    if (rank_ == 0)
+      std::fprintf(stderr, "%s: --density needs the all-reduce, -d float, -o sum and a backend with a sparse all-reduce\n",
+                   program_.c_str());
+    return 2;
+  }
   if (!anySupported) {
     // Every rank reaches the same verdict, so all can leave cleanly without an abort.
     if (rank_ == 0) {
@@ -447,6 +467,7 @@ int Sweep::run(int argc, char** argv) {
     report_.addMeta("nranks", std::to_string(nranks_));
     report_.addMeta("args", argList + "]");
     report_.addMeta("torc_algo", algo ? Report::jsonQuote(algo) : "null");
+    report_.addMeta("density", args_.density > 0 ? std::to_string(args_.density) : "null");
     report_.addMeta("wire_dtype", args_.wireDtype.empty() ? "null" : Report::jsonQuote(args_.wireDtype));
     report_.addMeta("iters", std::to_string(args_.iters));
     report_.addMeta("warmup_iters", std::to_string(args_.warmupIters));
