@@ -21,4 +21,10 @@ bool scatterAdd(float* dense, size_t n, const void* idx, SparseIndex it, const v
 size_t mergeAdd(const uint32_t* aIdx, const float* aVal, size_t na, const uint32_t* bIdx, const float* bVal, size_t nb,
                 uint32_t* outIdx, float* outVal);
 
+// out[0..n) = the sum of `lists` sparse vectors of k pairs each (list r: idx[r], val[r], indices
+// strictly increasing, all < n), zero where no list has an entry. An index in several lists
+// gets 0 + val[first list] + val[next list] + ... in list order. Indices are trusted (the
+// caller checks lists from elsewhere).
+void sumToDense(const uint32_t* const* idx, const float* const* val, size_t lists, size_t k, size_t n, float* out);
+
 }  // namespace torc::kernels

@@ -33,10 +33,10 @@ struct TopkScratch {
 // finishes. A bad threshold is retried with a wider one, and as a last resort
 // every element is ranked, so the result never depends on the sample: only the
 // time does.
-TopkStatus topkExact(const float *x, size_t n, size_t k, uint32_t *indices, TopkScratch *scratch);
+TopkStatus topkExact(const float* x, size_t n, size_t k, uint32_t* indices, TopkScratch* scratch);
 
 // The reference the tests compare against: a full sort by (magnitude desc,
 // index asc).
-TopkStatus topkReference(const float *x, size_t n, size_t k, uint32_t *indices);
+TopkStatus topkReference(const float* x, size_t n, size_t k, uint32_t* indices);
 
 }  // namespace torc::kernels

@@ -31,7 +31,7 @@ struct Counts {
 };
 
 // One read of x; the loop has no branches, so the compiler vectorises it.
-Counts count(const float *x, size_t n, uint32_t t) {
+Counts count(const float* x, size_t n, uint32_t t) {
   uint32_t ge = 0, gt = 0, maxMag = 0;
   for (size_t i = 0; i < n; ++i) {
     uint32_t m = magnitude(x[i]);
@@ -42,8 +42,43 @@ Counts count(const float *x, size_t n, uint32_t t) {
   return {ge, gt, maxMag >= kInfBits};
 }
 
+// count() and, in the same read, the keys of the elements reaching t in index order, as long as
+// there are at most cap of them (keys must hold cap + 1; beyond cap the last slot is rewritten).
+// Each block of 16 yields a bit mask of its candidates without branches (the compiler
+// vectorises that); only the set bits are visited.
+Counts countAndCollect(const float* x, size_t n, uint32_t t, uint64_t* keys, size_t cap) {
+  constexpr size_t kBlock = 16;
+  size_t ge = 0, gt = 0;
+  int32_t maxMag = 0;
+  // Magnitudes are below 2^31, so signed compares (which SSE2 has) order them.
+  const int32_t ts = static_cast<int32_t>(t);
+  auto take = [&](size_t i) {
+    const uint32_t m = magnitude(x[i]);
+    keys[ge < cap ? ge : cap] = keyOf(m, i);
+    ++ge;
+    gt += m > t ? 1 : 0;
+  };
+  size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    uint32_t mask = 0;
+    int32_t blockMax = 0;
+    for (size_t j = 0; j < kBlock; ++j) {
+      const int32_t m = static_cast<int32_t>(magnitude(x[i + j]));
+      mask |= m >= ts ? (1u << j) : 0u;
+      blockMax = std::max(blockMax, m);
+    }
+    maxMag = std::max(maxMag, blockMax);
+    for (; mask != 0; mask &= mask - 1) take(i + static_cast<size_t>(__builtin_ctz(mask)));
+  }
+  for (; i < n; ++i) {
+    maxMag = std::max(maxMag, static_cast<int32_t>(magnitude(x[i])));
+    if (magnitude(x[i]) >= t) take(i);
+  }
+  return {ge, gt, static_cast<uint32_t>(maxMag) >= kInfBits};
+}
+
 // Every element ranked: small inputs, and the last resort.
-void selectAll(const float *x, size_t n, size_t k, uint32_t *indices, std::vector<uint64_t> *keys) {
+void selectAll(const float* x, size_t n, size_t k, uint32_t* indices, std::vector<uint64_t>* keys) {
   keys->resize(n);
   for (size_t i = 0; i < n; ++i) (*keys)[i] = keyOf(magnitude(x[i]), i);
   if (k < n) std::nth_element(keys->begin(), keys->begin() + static_cast<ptrdiff_t>(k), keys->end(), std::greater<>());
@@ -53,7 +88,7 @@ void selectAll(const float *x, size_t n, size_t k, uint32_t *indices, std::vecto
 
 // The magnitude with the given rank (0 = largest) among a strided sample of s
 // elements.
-uint32_t sampleThreshold(const float *x, size_t n, size_t s, size_t rank, std::vector<uint32_t> *sample) {
+uint32_t sampleThreshold(const float* x, size_t n, size_t s, size_t rank, std::vector<uint32_t>* sample) {
   sample->resize(s);
   const size_t step = n / s;
   for (size_t j = 0; j < s; ++j) (*sample)[j] = magnitude(x[j * step]);
@@ -63,9 +98,9 @@ uint32_t sampleThreshold(const float *x, size_t n, size_t s, size_t rank, std::v
 
 }  // namespace
 
-TopkStatus topkExact(const float *x, size_t n, size_t k, uint32_t *indices, TopkScratch *scratch) {
+TopkStatus topkExact(const float* x, size_t n, size_t k, uint32_t* indices, TopkScratch* scratch) {
   TopkScratch local;
-  TopkScratch &sc = scratch != nullptr ? *scratch : local;
+  TopkScratch& sc = scratch != nullptr ? *scratch : local;
   sc.path = TopkScratch::Path::kAll;
   sc.thresholds = 0;
   if (k == 0 || k == n || n <= 65536) {
@@ -77,18 +112,19 @@ TopkStatus topkExact(const float *x, size_t n, size_t k, uint32_t *indices, Topk
     }
     return TopkStatus::kOk;
   }
-  // Enough samples that about 64 of them lie above the k-th largest (fewer for
-  // large k).
+  // Enough samples that about 64 of them lie above the k-th largest (fewer for large k).
   const size_t s = std::clamp<size_t>(64 * (n / k), 16384, n / 2);
   const double expect = static_cast<double>(s) * static_cast<double>(k) / static_cast<double>(n);
-  // Aim a few standard deviations low, so that usually at least k elements
-  // reach t.
+  // Aim a few standard deviations low, so that usually at least k elements reach t.
   size_t rank = std::min<size_t>(s - 1, static_cast<size_t>(expect + 3 * std::sqrt(expect) + 2));
   const size_t cap = 2 * k + 4096;  // candidates we are willing to select among
   for (int attempt = 0; attempt < 6; ++attempt) {
     const uint32_t t = sampleThreshold(x, n, s, rank, &sc.sample);
     ++sc.thresholds;
-    const Counts c = count(x, n, t);
+    // One read: count, and collect the candidates while they fit.
+    sc.keys.resize(2 * cap + 2);
+    uint64_t* keys = sc.keys.data();  // candidates in index order
+    const Counts c = countAndCollect(x, n, t, keys, cap);
     if (c.nonFinite) return TopkStatus::kNonFinite;
     if (c.atLeast < k) {  // t too high: fewer than k candidates
       if (rank == s - 1) break;
@@ -96,8 +132,7 @@ TopkStatus topkExact(const float *x, size_t n, size_t k, uint32_t *indices, Topk
       continue;
     }
     if (c.above < k && c.atLeast > cap) {
-      // Many magnitudes equal t: everything above t, then the lowest indices
-      // equal to t.
+      // Many magnitudes equal t: everything above t, then the lowest indices equal to t.
       sc.path = TopkScratch::Path::kTies;
       size_t need = k - c.above, out = 0;
       for (size_t i = 0; i < n; ++i) {
@@ -114,21 +149,12 @@ TopkStatus topkExact(const float *x, size_t n, size_t k, uint32_t *indices, Topk
       rank /= 4;
       continue;
     }
-    // k <= candidates <= cap: collect them without branches, then select
-    // exactly.
+    // k <= candidates <= cap, all collected: select exactly among them.
     sc.path = TopkScratch::Path::kThreshold;
-    sc.keys.resize(2 * c.atLeast + 1);
-    uint64_t *keys = sc.keys.data();  // candidates in index order
-    size_t got = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const uint32_t m = magnitude(x[i]);
-      keys[got] = keyOf(m, i);
-      got += m >= t ? 1 : 0;
-    }
-    // The k-th largest key, found in a copy; then the candidates at or above
-    // it, still in index order (keys are unique, so exactly k), with no sort of
-    // the k indices.
-    uint64_t *work = keys + got;
+    const size_t got = c.atLeast;
+    // The k-th largest key, found in a copy; then the candidates at or above it, still in
+    // index order (keys are unique, so exactly k), with no sort of the k indices.
+    uint64_t* work = keys + cap + 1;
     std::copy(keys, keys + got, work);
     std::nth_element(work, work + (k - 1), work + got, std::greater<>());
     const uint64_t kth = work[k - 1];
@@ -141,7 +167,7 @@ TopkStatus topkExact(const float *x, size_t n, size_t k, uint32_t *indices, Topk
   return TopkStatus::kOk;
 }
 
-TopkStatus topkReference(const float *x, size_t n, size_t k, uint32_t *indices) {
+TopkStatus topkReference(const float* x, size_t n, size_t k, uint32_t* indices) {
   std::vector<uint64_t> keys(n);
   for (size_t i = 0; i < n; ++i) {
     if (!std::isfinite(x[i])) return TopkStatus::kNonFinite;

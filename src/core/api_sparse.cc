@@ -49,28 +49,60 @@ Result<int> lowestRankWith(Comm& c, bool bad) {
 
 // torcTopkSum through the all-gather route: select, gather every rank's pairs, scatter-add in
 // rank order on every rank (so every rank computes the same sums in the same order).
-// selected: this rank's S_r, ascending indices.
-Status topkSumAllGather(Comm& c, const float* a, size_t n, size_t k, float* out, std::vector<uint32_t>* selected) {
+// Buffers of the sparse collectives, kept per thread between calls (grown, never shrunk), so
+// that a training loop's calls do not map and fault fresh memory every step.
+struct SparseScratch {
+  std::vector<float> a;
+  std::vector<char> mine, all;
+  kernels::TopkScratch topk;
+};
+SparseScratch& scratch() {
+  static thread_local SparseScratch s;
+  return s;
+}
+
+// Each block holds k strictly increasing indices below n (anything else would be a peer's bug
+// or a k that differs between ranks; sumToDense must not be handed it).
+Status checkBlocks(const std::vector<char>& all, size_t p, size_t k, size_t n) {
+  const size_t block = k * (sizeof(uint32_t) + sizeof(float));
+  for (size_t r = 0; r < p; ++r) {
+    const auto* idx = reinterpret_cast<const uint32_t*>(all.data() + r * block);
+    for (size_t j = 0; j < k; ++j)
+      if (idx[j] >= n || (j > 0 && idx[j] <= idx[j - 1]))
+        return errorf(Code::kInvalidUsage,
+                      "rank %zu sent a malformed index list (do all ranks pass the same count and k?)", r);
+  }
+  return Status::ok();
+}
+
+// torcTopkSum through the all-gather route: select, gather every rank's pairs, sum them in rank
+// order into out (written once, front to back). selected: this rank's S_r, ascending.
+Status topkSumAllGather(Comm& c, const float* a, size_t n, size_t k, float* out, const uint32_t** selected) {
   const size_t p = static_cast<size_t>(c.nranks());
   const size_t block = k * (sizeof(uint32_t) + sizeof(float));
-  std::vector<char> mine(block), all;
-  auto* idx = reinterpret_cast<uint32_t*>(mine.data());
-  auto* val = reinterpret_cast<float*>(mine.data() + k * sizeof(uint32_t));
-  kernels::TopkScratch scratch;
-  const bool bad = kernels::topkExact(a, n, k, idx, &scratch) != kernels::TopkStatus::kOk;
+  SparseScratch& sc = scratch();
+  sc.mine.resize(std::max<size_t>(block, 1));
+  auto* idx = reinterpret_cast<uint32_t*>(sc.mine.data());
+  auto* val = reinterpret_cast<float*>(sc.mine.data() + k * sizeof(uint32_t));
+  const bool bad = kernels::topkExact(a, n, k, idx, &sc.topk) != kernels::TopkStatus::kOk;
   TORC_ASSIGN_OR_RETURN(int badRank, lowestRankWith(c, bad));
   if (badRank >= 0)
     return errorf(Code::kInvalidArgument, "rank %d's input (plus its residual) holds Inf or NaN", badRank);
   for (size_t j = 0; j < k; ++j) val[j] = a[idx[j]];
-  if (k > 0) TORC_RETURN_IF_ERROR(gatherBlocks(c, mine.data(), block, &all));
-  std::fill(out, out + n, 0.0f);
-  for (size_t r = 0; r < p && k > 0; ++r) {
-    const char* b = all.data() + r * block;
-    if (!kernels::scatterAdd(out, n, b, kernels::SparseIndex::kUint32, b + k * sizeof(uint32_t),
-                             kernels::SparseValue::kFloat32, k))
-      return errorf(Code::kInternalError, "rank %zu sent an index outside [0, %zu)", r, n);
+  *selected = idx;
+  if (k == 0) {
+    std::fill(out, out + n, 0.0f);
+    return Status::ok();
   }
-  selected->assign(idx, idx + k);
+  TORC_RETURN_IF_ERROR(gatherBlocks(c, sc.mine.data(), block, &sc.all));
+  TORC_RETURN_IF_ERROR(checkBlocks(sc.all, p, k, n));
+  std::vector<const uint32_t*> lists(p);
+  std::vector<const float*> values(p);
+  for (size_t r = 0; r < p; ++r) {
+    lists[r] = reinterpret_cast<const uint32_t*>(sc.all.data() + r * block);
+    values[r] = reinterpret_cast<const float*>(sc.all.data() + r * block + k * sizeof(uint32_t));
+  }
+  kernels::sumToDense(lists.data(), values.data(), p, k, n, out);
   return Status::ok();
 }
 
@@ -144,16 +176,24 @@ torcResult_t torcSparseAllReduce(const void* sendbuff, void* residual, void* rec
     if (count == 0) return Status::ok();
     // a = input + residual, in a buffer of our own: on any error the caller's buffers are as
     // they were, and sendbuff may be recvbuff.
-    std::vector<float> a(count);
+    // a = input + residual, in a buffer of our own: on any error the caller's residual is as it
+    // was. Without a residual, a is the input itself (read before recvbuff is written, so
+    // sendbuff may be recvbuff).
     const auto* in = static_cast<const float*>(sendbuff);
     auto* e = static_cast<float*>(residual);
-    for (size_t i = 0; i < count; ++i) a[i] = e != nullptr ? in[i] + e[i] : in[i];
-    Comm& c = *comm->comm;
-    std::vector<uint32_t> selected;
-    TORC_RETURN_IF_ERROR(topkSumAllGather(c, a.data(), count, k, static_cast<float*>(recvbuff), &selected));
+    const float* a = in;
+    if (e != nullptr) {
+      std::vector<float>& buf = scratch().a;
+      buf.resize(count);
+      for (size_t i = 0; i < count; ++i) buf[i] = in[i] + e[i];
+      a = buf.data();
+    }
+    const uint32_t* selected = nullptr;
+    TORC_RETURN_IF_ERROR(topkSumAllGather(*comm->comm, a, count, k, static_cast<float*>(recvbuff), &selected));
     if (e != nullptr) {  // the selected entries were delivered; everything else stays behind
-      for (uint32_t i : selected) a[i] = 0.0f;
-      std::copy(a.begin(), a.end(), e);
+      std::vector<float>& buf = scratch().a;
+      for (size_t j = 0; j < k; ++j) buf[selected[j]] = 0.0f;
+      std::copy(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(count), e);
     }
     return Status::ok();
   });

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -91,6 +92,34 @@ TEST(MergeAdd, EqualsMapReference) {
       ASSERT_EQ(std::memcmp(&ov[j], &want[j].second, sizeof(float)), 0) << "index " << oi[j];
     }
     EXPECT_EQ(oi[got], 0xffffffffu);  // nothing written past the result
+  }
+}
+
+TEST(SumToDense, EqualsZeroThenScatterAddInListOrder) {
+  std::mt19937 rng(9);
+  for (size_t lists : {1u, 2u, 3u, 8u}) {
+    for (size_t k : {0u, 1u, 50u, 999u}) {
+      const size_t n = 1000;
+      std::vector<std::vector<uint32_t>> idx(lists);
+      std::vector<std::vector<float>> val(lists);
+      for (size_t r = 0; r < lists; ++r) {
+        std::vector<uint32_t> all(n);
+        for (size_t i = 0; i < n; ++i) all[i] = static_cast<uint32_t>(i);
+        std::shuffle(all.begin(), all.end(), rng);
+        idx[r].assign(all.begin(), all.begin() + static_cast<long>(k));
+        std::sort(idx[r].begin(), idx[r].end());
+        for (size_t j = 0; j < k; ++j) val[r].push_back(static_cast<float>(rng() % 10000) / 3.f - 1000.f);
+      }
+      std::vector<float> want(n, 0.0f), got(n, 123.0f);
+      for (size_t r = 0; r < lists; ++r)
+        ASSERT_TRUE(scatterAdd(want.data(), n, idx[r].data(), SparseIndex::kUint32, val[r].data(),
+                               SparseValue::kFloat32, k));
+      std::vector<const uint32_t*> ip;
+      std::vector<const float*> vp;
+      for (size_t r = 0; r < lists; ++r) ip.push_back(idx[r].data()), vp.push_back(val[r].data());
+      sumToDense(ip.data(), vp.data(), lists, k, n, got.data());
+      ASSERT_EQ(0, std::memcmp(got.data(), want.data(), n * sizeof(float))) << lists << " lists, k " << k;
+    }
   }
 }
 

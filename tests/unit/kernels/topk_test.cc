@@ -16,13 +16,13 @@
 namespace torc::kernels {
 namespace {
 
-std::vector<uint32_t> exact(const std::vector<float> &x, size_t k, TopkScratch *sc) {
+std::vector<uint32_t> exact(const std::vector<float>& x, size_t k, TopkScratch* sc) {
   std::vector<uint32_t> idx(k, 0xdeadbeef);
   EXPECT_EQ(topkExact(x.data(), x.size(), k, idx.data(), sc), TopkStatus::kOk);
   return idx;
 }
 
-std::vector<uint32_t> reference(const std::vector<float> &x, size_t k) {
+std::vector<uint32_t> reference(const std::vector<float>& x, size_t k) {
   std::vector<uint32_t> idx(k);
   EXPECT_EQ(topkReference(x.data(), x.size(), k, idx.data()), TopkStatus::kOk);
   return idx;
@@ -31,8 +31,8 @@ std::vector<uint32_t> reference(const std::vector<float> &x, size_t k) {
 using Path = TopkScratch::Path;
 
 // Checks every k against the reference; returns the paths the calls took.
-std::vector<Path> expectSame(const std::vector<float> &x, const std::vector<size_t> &ks, const char *what,
-                             int *maxThresholds = nullptr) {
+std::vector<Path> expectSame(const std::vector<float>& x, const std::vector<size_t>& ks, const char* what,
+                             int* maxThresholds = nullptr) {
   TopkScratch sc;
   std::vector<Path> paths;
   for (size_t k : ks) {
@@ -44,14 +44,14 @@ std::vector<Path> expectSame(const std::vector<float> &x, const std::vector<size
   return paths;
 }
 
-bool took(const std::vector<Path> &paths, Path p) { return std::find(paths.begin(), paths.end(), p) != paths.end(); }
+bool took(const std::vector<Path>& paths, Path p) { return std::find(paths.begin(), paths.end(), p) != paths.end(); }
 
 TEST(TopkExact, RandomNormalEveryK) {
   std::mt19937 rng(7);
   std::normal_distribution<float> d(0.f, 1.f);
   for (size_t n : {1u, 2u, 17u, 1000u, 65536u, 65537u, 300001u, 1u << 21}) {
     std::vector<float> x(n);
-    for (auto &v : x) v = d(rng);
+    for (auto& v : x) v = d(rng);
     auto paths = expectSame(x, {0, 1, 2, n / 1000, n / 100, n / 10, n / 2, n - 1, n}, "normal");
     if (n == 1u << 21) {
       EXPECT_TRUE(took(paths, Path::kThreshold));  // the fast path is the one tested
@@ -73,7 +73,7 @@ TEST(TopkExact, TiesGoToLowerIndices) {
   std::mt19937 rng(11);
   for (int distinct : {1, 2, 3, 16}) {
     std::vector<float> x(150000);
-    for (auto &v : x) v = static_cast<float>(rng() % distinct) * ((rng() & 1) ? 1.f : -1.f);
+    for (auto& v : x) v = static_cast<float>(rng() % distinct) * ((rng() & 1) ? 1.f : -1.f);
     auto paths = expectSame(x, {1, 7, 150, 1500, 15000, 75000, 149999}, "ties");
     EXPECT_TRUE(took(paths, Path::kTies)) << distinct << " distinct magnitudes";
   }
