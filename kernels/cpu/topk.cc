@@ -60,21 +60,55 @@ Counts countAndCollect(const float* x, size_t n, uint32_t t, uint64_t* keys, siz
   };
   size_t i = 0;
   for (; i + kBlock <= n; i += kBlock) {
-    uint32_t mask = 0;
+    uint32_t atLeast = 0, above = 0;
     int32_t blockMax = 0;
     for (size_t j = 0; j < kBlock; ++j) {
       const int32_t m = static_cast<int32_t>(magnitude(x[i + j]));
-      mask |= m >= ts ? (1u << j) : 0u;
+      atLeast |= m >= ts ? (1u << j) : 0u;
+      above |= m > ts ? (1u << j) : 0u;
       blockMax = std::max(blockMax, m);
     }
     maxMag = std::max(maxMag, blockMax);
-    for (; mask != 0; mask &= mask - 1) take(i + static_cast<size_t>(__builtin_ctz(mask)));
+    if (ge > cap) {  // overflowed already (t too low, or ties): only count from here on
+      ge += static_cast<size_t>(__builtin_popcount(atLeast));
+      gt += static_cast<size_t>(__builtin_popcount(above));
+      continue;
+    }
+    for (uint32_t mask = atLeast; mask != 0; mask &= mask - 1) take(i + static_cast<size_t>(__builtin_ctz(mask)));
   }
   for (; i < n; ++i) {
     maxMag = std::max(maxMag, static_cast<int32_t>(magnitude(x[i])));
     if (magnitude(x[i]) >= t) take(i);
   }
   return {ge, gt, static_cast<uint32_t>(maxMag) >= kInfBits};
+}
+
+// The tie rule at t: every element above t, and the first `need` (lowest indices) equal to t,
+// in index order. Branch-free masks per block of 16 as in countAndCollect.
+void takeWithTies(const float* x, size_t n, uint32_t t, size_t need, uint32_t* indices) {
+  constexpr size_t kBlock = 16;
+  const int32_t ts = static_cast<int32_t>(t);
+  size_t out = 0;
+  auto take = [&](size_t i) {
+    const uint32_t m = magnitude(x[i]);
+    if (m > t || need > 0) {
+      need -= m == t ? 1 : 0;
+      indices[out++] = static_cast<uint32_t>(i);
+    }
+  };
+  size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    uint32_t above = 0, equal = 0;
+    for (size_t j = 0; j < kBlock; ++j) {
+      const int32_t m = static_cast<int32_t>(magnitude(x[i + j]));
+      above |= m > ts ? (1u << j) : 0u;
+      equal |= m == ts ? (1u << j) : 0u;
+    }
+    for (uint32_t mask = above | (need > 0 ? equal : 0u); mask != 0; mask &= mask - 1)
+      take(i + static_cast<size_t>(__builtin_ctz(mask)));
+  }
+  for (; i < n; ++i)
+    if (magnitude(x[i]) >= t) take(i);
 }
 
 // Every element ranked: small inputs, and the last resort.
@@ -118,7 +152,11 @@ TopkStatus topkExact(const float* x, size_t n, size_t k, uint32_t* indices, Topk
   // Aim a few standard deviations low, so that usually at least k elements reach t.
   size_t rank = std::min<size_t>(s - 1, static_cast<size_t>(expect + 3 * std::sqrt(expect) + 2));
   const size_t cap = 2 * k + 4096;  // candidates we are willing to select among
-  for (int attempt = 0; attempt < 6; ++attempt) {
+  // Sample ranks known to give too few candidates (threshold too high) or too many; the next
+  // try goes between them, so a misleading sample costs a bisection, not a full ranking.
+  size_t tooHigh = 0, tooLow = 0;
+  bool haveHigh = false, haveLow = false;
+  for (int attempt = 0; attempt < 24; ++attempt) {
     const uint32_t t = sampleThreshold(x, n, s, rank, &sc.sample);
     ++sc.thresholds;
     // One read: count, and collect the candidates while they fit.
@@ -127,26 +165,23 @@ TopkStatus topkExact(const float* x, size_t n, size_t k, uint32_t* indices, Topk
     const Counts c = countAndCollect(x, n, t, keys, cap);
     if (c.nonFinite) return TopkStatus::kNonFinite;
     if (c.atLeast < k) {  // t too high: fewer than k candidates
-      if (rank == s - 1) break;
-      rank = std::min(s - 1, 2 * rank + 16);
+      tooHigh = rank, haveHigh = true;
+      const size_t next = haveLow ? (rank + tooLow) / 2 : std::min(s - 1, 2 * rank + 16);
+      if (next <= rank) break;
+      rank = next;
       continue;
     }
-    if (c.above < k && c.atLeast > cap) {
+    if (c.above <= k && c.atLeast > cap) {
       // Many magnitudes equal t: everything above t, then the lowest indices equal to t.
       sc.path = TopkScratch::Path::kTies;
-      size_t need = k - c.above, out = 0;
-      for (size_t i = 0; i < n; ++i) {
-        const uint32_t m = magnitude(x[i]);
-        if (m > t || (m == t && need > 0)) {
-          need -= m == t ? 1 : 0;
-          indices[out++] = static_cast<uint32_t>(i);
-        }
-      }
+      takeWithTies(x, n, t, k - c.above, indices);
       return TopkStatus::kOk;
     }
-    if (c.atLeast > cap) {  // t too low: too many candidates
-      if (rank == 0) break;
-      rank /= 4;
+    if (c.atLeast > cap) {  // t too low: more than k above it, too many candidates
+      tooLow = rank, haveLow = true;
+      const size_t next = haveHigh ? (tooHigh + rank) / 2 : rank / 4;
+      if (next >= rank || (haveHigh && next <= tooHigh)) break;
+      rank = next;
       continue;
     }
     // k <= candidates <= cap, all collected: select exactly among them.

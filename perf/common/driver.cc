@@ -225,7 +225,11 @@ Sweep::Layout Sweep::layout(size_t count, DType t, int root, bool inPlace) const
 void Sweep::prepare(const Layout& l, const DataPattern& pattern, int root, uint64_t seed, DType t) {
   // Poison first: in place, the input is written over part of the output region.
   if (l.outCount) poisonBuffer(l.recv, l.outCount * dtypeSize(t));
-  if (l.inCount) pattern.fillInput(l.send, l.inCount, coll_ == Coll::kBroadcast ? root : rank_, 0, seed);
+  if (l.inCount && args_.density > 0) {
+    fillSparseInput(reinterpret_cast<float*>(l.send), l.inCount, rank_, seed);
+  } else if (l.inCount) {
+    pattern.fillInput(l.send, l.inCount, coll_ == Coll::kBroadcast ? root : rank_, 0, seed);
+  }
 }
 
 void Sweep::runOnce(const Layout& l, size_t count, DType t, RedOp op, int root, const char* what) {
@@ -247,7 +251,7 @@ int64_t Sweep::checkOnce(const Layout& l, size_t count, DType t, RedOp op, int r
     case Coll::kAllReduce:
     case Coll::kReduce:
       if (args_.density > 0) {
-        sparseExpected(pattern, nranks_, count, sparseK(count, args_.density), seed, reinterpret_cast<float*>(want));
+        sparseExpected(nranks_, count, sparseK(count, args_.density), seed, reinterpret_cast<float*>(want));
       } else {
         pattern.fillResult(want, l.outCount, 0, seed);
       }

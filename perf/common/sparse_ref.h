@@ -7,10 +7,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "perf/common/data.h"
-
 namespace torc::perf {
 
-void sparseExpected(const DataPattern& pattern, int nranks, size_t count, size_t k, uint64_t seed, float* want);
+// What `rank` sends in sparse mode: pseudo-random integers in [-2^17, 2^17) (about 64 elements
+// of 16M share a magnitude, like gradients that take many values), exact in float32 and in any
+// sum of up to 64 ranks.
+void fillSparseInput(float* buf, size_t n, int rank, uint64_t seed);
+
+void sparseExpected(int nranks, size_t count, size_t k, uint64_t seed, float* want);
 
 }  // namespace torc::perf

@@ -106,6 +106,25 @@ TEST(TopkExact, SampleMisleadsButResultStaysExact) {
   expectSame(y, {1, 10, 1000, 32768, 40000}, "dense-sample");
 }
 
+TEST(TopkExact, MostlyZerosNeedNoFullRanking) {
+  // What a sparse all-reduce returns fed back in: exactly k (or a few times k) non-zeros. The
+  // sample is mostly zeros, so thresholds alternate between too high and too low; bracketing
+  // must find one without falling back to ranking every element.
+  const size_t n = 1 << 21;
+  std::mt19937 rng(13);
+  for (size_t nonzeros : {size_t{20000}, size_t{41943}, size_t{80000}}) {
+    std::vector<float> x(n, 0.0f);
+    for (size_t j = 0; j < nonzeros; ++j) x[rng() % n] = static_cast<float>(rng() % 1000 + 1);
+    TopkScratch sc;
+    for (size_t k : {size_t{20000}, size_t{n / 100}}) {
+      std::vector<uint32_t> idx(k);
+      ASSERT_EQ(topkExact(x.data(), n, k, idx.data(), &sc), TopkStatus::kOk);
+      EXPECT_EQ(idx, reference(x, k)) << nonzeros << " non-zeros, k " << k;
+      EXPECT_NE(sc.path, Path::kAll) << nonzeros << " non-zeros, k " << k << ", " << sc.thresholds << " thresholds";
+    }
+  }
+}
+
 TEST(TopkExact, RefusesNonFinite) {
   for (float bad : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
                     std::numeric_limits<float>::quiet_NaN()}) {
