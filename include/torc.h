@@ -225,7 +225,15 @@ TORC_API torcResult_t torcSparseAllGather(const void* sendIndices, const void* s
 /** What a sparse all-reduce delivers. */
 typedef enum {
   /** recvbuff = sum over ranks of S_r (TopkA): every rank's own top-k, summed exactly where they meet. */
-  torcTopkSum = 0
+  torcTopkSum = 0,
+  /** gTop-k: recursive doubling over ranks in pairs (r, r^d) for d = 1, 2, 4, ..., each pair's lists
+   *  replaced by merge_k(A, B) = TopK(A + B, k), the lower rank's A added first; with p not a power
+   *  of two, ranks P..p-1 (P the largest power of two <= p) first merge into rank r - P. This is
+   *  NOT the exact global top-k: it is the deterministic outcome of that pairing, k entries, the same
+   *  on every rank. An entry pruned in a merge returns to its contributors' residuals: a rank's
+   *  entry is delivered only if its index survives every merge it takes part in. Traffic k log2 p
+   *  pairs per rank instead of the all-gather's (p-1) k. */
+  torcTopkGlobalTree = 2
 } torcTopkMode_t;
 
 /** Sparse (top-k) all-reduce of count elements with error feedback. On rank r,

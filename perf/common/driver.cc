@@ -167,9 +167,9 @@ void Sweep::printPreamble() {
               backend_.version().c_str(), nranks_, args_.iters, kAverage[static_cast<int>(args_.average)],
               static_cast<int>(args_.average), algo ? algo : "(unset)");
   if (args_.density > 0) {
-    std::printf("# Sparse top-k all-reduce (mode sum): k = %g x count per rank, no residual; time, algbw and busbw "
+    std::printf("# Sparse top-k all-reduce (mode %s): k = %g x count per rank, no residual; time, algbw and busbw "
                 "are those of a dense all-reduce of the same count that took this long\n",
-                args_.density);
+                args_.sparseMode == SparseMode::kSum ? "sum" : "tree", args_.density);
   }
   if (!args_.wireDtype.empty()) {
     std::printf("# Wire datatype: TORC_WIRE_DTYPE=%s (placeholder: no backend reads it yet)\n",
@@ -251,7 +251,7 @@ int64_t Sweep::checkOnce(const Layout& l, size_t count, DType t, RedOp op, int r
     case Coll::kAllReduce:
     case Coll::kReduce:
       if (args_.density > 0) {
-        sparseExpected(nranks_, count, sparseK(count, args_.density), seed, reinterpret_cast<float*>(want));
+        sparseExpected(args_.sparseMode, nranks_, count, sparseK(count, args_.density), seed, reinterpret_cast<float*>(want));
       } else {
         pattern.fillResult(want, l.outCount, 0, seed);
       }

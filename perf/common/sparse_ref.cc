@@ -24,25 +24,75 @@ void fillSparseInput(float* buf, size_t n, int rank, uint64_t seed) {
   }
 }
 
-void sparseExpected(int nranks, size_t count, size_t k, uint64_t seed, float* want) {
+namespace {
+
+struct List {
+  std::vector<uint32_t> idx;
+  std::vector<float> val;
+};
+
+uint64_t keyOf(float v, uint32_t i) {  // larger magnitude first, then the lower index
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  return (static_cast<uint64_t>(bits & 0x7fffffffu) << 32) | (0xffffffffu - i);
+}
+
+// The k largest (by key) of (idx, val) pairs, back in index order.
+List topOf(const std::vector<uint32_t>& idx, const std::vector<float>& val, size_t k) {
+  std::vector<std::pair<uint64_t, size_t>> keys(idx.size());
+  for (size_t j = 0; j < idx.size(); ++j) keys[j] = {keyOf(val[j], idx[j]), j};
+  if (k < keys.size())
+    std::nth_element(keys.begin(), keys.begin() + static_cast<ptrdiff_t>(k), keys.end(), std::greater<>());
+  keys.resize(std::min(k, keys.size()));
+  std::sort(keys.begin(), keys.end(), [&](auto& x, auto& y) { return idx[x.second] < idx[y.second]; });
+  List out;
+  for (auto& kv : keys) out.idx.push_back(idx[kv.second]), out.val.push_back(val[kv.second]);
+  return out;
+}
+
+List merge(const List& lo, const List& hi, size_t k) {  // TopK(lo + hi), lo's value added first
+  std::vector<uint32_t> idx;
+  std::vector<float> val;
+  size_t i = 0, j = 0;
+  while (i < lo.idx.size() || j < hi.idx.size()) {
+    if (j == hi.idx.size() || (i < lo.idx.size() && lo.idx[i] < hi.idx[j])) {
+      idx.push_back(lo.idx[i]), val.push_back(lo.val[i++]);
+    } else if (i == lo.idx.size() || hi.idx[j] < lo.idx[i]) {
+      idx.push_back(hi.idx[j]), val.push_back(hi.val[j++]);
+    } else {
+      idx.push_back(lo.idx[i]), val.push_back(lo.val[i++] + hi.val[j++]);
+    }
+  }
+  return topOf(idx, val, k);
+}
+
+}  // namespace
+
+void sparseExpected(SparseMode mode, int nranks, size_t count, size_t k, uint64_t seed, float* want) {
   std::fill(want, want + count, 0.0f);
   std::vector<float> x(count);
-  std::vector<uint64_t> keys(count);
+  std::vector<uint32_t> all(count);
+  for (size_t i = 0; i < count; ++i) all[i] = static_cast<uint32_t>(i);
+  std::vector<List> own(static_cast<size_t>(nranks));
   for (int q = 0; q < nranks; ++q) {
     fillSparseInput(x.data(), count, q, seed);
-    for (size_t i = 0; i < count; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, &x[i], sizeof(bits));
-      // larger magnitude first, then the lower index
-      keys[i] = (static_cast<uint64_t>(bits & 0x7fffffffu) << 32) | (0xffffffffu - static_cast<uint32_t>(i));
-    }
-    if (k < count)
-      std::nth_element(keys.begin(), keys.begin() + static_cast<ptrdiff_t>(k), keys.end(), std::greater<>());
-    std::vector<uint32_t> idx(k);
-    for (size_t j = 0; j < k; ++j) idx[j] = 0xffffffffu - static_cast<uint32_t>(keys[j]);
-    std::sort(idx.begin(), idx.end());
-    for (uint32_t i : idx) want[i] += x[i];
+    own[static_cast<size_t>(q)] = topOf(all, x, k);
   }
+  if (mode == SparseMode::kSum || nranks == 1) {
+    for (auto& l : own)
+      for (size_t j = 0; j < l.idx.size(); ++j) want[l.idx[j]] += l.val[j];
+    return;
+  }
+  size_t P = 1;
+  while (P * 2 <= own.size()) P *= 2;
+  std::vector<List> cur(own.begin(), own.begin() + static_cast<ptrdiff_t>(P));
+  for (size_t r = P; r < own.size(); ++r) cur[r - P] = merge(cur[r - P], own[r], k);
+  for (size_t d = 1; d < P; d *= 2) {
+    std::vector<List> next(P);
+    for (size_t r = 0; r < P; ++r) next[r] = merge(cur[std::min(r, r ^ d)], cur[std::max(r, r ^ d)], k);
+    cur.swap(next);
+  }
+  for (size_t j = 0; j < cur[0].idx.size(); ++j) want[cur[0].idx[j]] = cur[0].val[j];
 }
 
 }  // namespace torc::perf

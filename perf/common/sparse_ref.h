@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "perf/common/bench.h"
+
 namespace torc::perf {
 
 // What `rank` sends in sparse mode: pseudo-random integers in [-2^17, 2^17) (about 64 elements
@@ -14,6 +16,7 @@ namespace torc::perf {
 // sum of up to 64 ranks.
 void fillSparseInput(float* buf, size_t n, int rank, uint64_t seed);
 
-void sparseExpected(int nranks, size_t count, size_t k, uint64_t seed, float* want);
+// The result of the sparse all-reduce in `mode` (see torc.h's torcTopkMode_t).
+void sparseExpected(SparseMode mode, int nranks, size_t count, size_t k, uint64_t seed, float* want);
 
 }  // namespace torc::perf

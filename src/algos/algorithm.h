@@ -17,7 +17,8 @@ namespace torc::algos {
 
 struct LinkModel;
 
-enum class Coll : uint8_t { kAllReduce, kAllGather, kReduceScatter, kBroadcast, kReduce, kSend, kRecv, kBarrier };
+// kSendRecv: count elements to `peer` and count from it at once (a pairwise exchange).
+enum class Coll : uint8_t { kAllReduce, kAllGather, kReduceScatter, kBroadcast, kReduce, kSend, kRecv, kBarrier, kSendRecv };
 const char* collName(Coll c);
 
 struct CollArgs {
@@ -71,6 +72,7 @@ Plan chainBroadcast(const CollArgs& a);
 Plan chainReduce(const CollArgs& a);
 Plan p2pSend(const CollArgs& a);
 Plan p2pRecv(const CollArgs& a);
+Plan p2pSendRecv(const CollArgs& a);
 Plan disseminationBarrier(const CollArgs& a);
 Plan directAllReduce(const CollArgs& a);
 Plan recursiveDoublingAllReduce(const CollArgs& a);

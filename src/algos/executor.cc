@@ -92,7 +92,8 @@ Status Executor::startStep(uint32_t i) {
         st = ep->postSend(addr(s.src), bytes, tagFor(args_.tagBase, ctx_->rank, s.msgIndex), req);
       } else {
         char* into = s.kind == OpKind::kRecv ? addr(s.dst) : addr(s.src);
-        st = ep->postRecv(into, bytes, tagFor(args_.tagBase, s.peer, s.msgIndex), req);
+        const uint64_t base = args_.separateRecvTag ? args_.recvTagBase : args_.tagBase;
+        st = ep->postRecv(into, bytes, tagFor(base, s.peer, s.msgIndex), req);
       }
       TORC_RETURN_IF_ERROR(st);
       inflight_.push_back(i);

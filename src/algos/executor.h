@@ -46,6 +46,10 @@ struct ExecArgs {
   // High bits of every tag of this operation (which communicator, which operation); the
   // executor adds the sender's rank and the message number.
   uint64_t tagBase = 0;
+  // Receives use this base instead when set (a send-receive pair: each direction has its own
+  // point-to-point sequence).
+  bool separateRecvTag = false;
+  uint64_t recvTagBase = 0;
 };
 
 // Tag layout: [63] point-to-point, [62:56] communicator, [55:40] operation sequence,

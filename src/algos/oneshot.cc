@@ -76,7 +76,8 @@ size_t OneShot::postedBytes(const CollArgs& a) {
     case Coll::kReduceScatter: return a.count * static_cast<size_t>(a.nranks) * a.elemSize;
     case Coll::kBarrier: return 0;
     case Coll::kSend:
-    case Coll::kRecv: break;
+    case Coll::kRecv:
+    case Coll::kSendRecv: break;
   }
   return SIZE_MAX;
 }

@@ -29,6 +29,23 @@ Plan p2pRecv(const CollArgs& a) {
   return plan;
 }
 
+// Both steps at once, so the exchange uses the link in both directions. The executor tags the
+// send with the send sequence and the receive with the receive sequence of this pair.
+Plan p2pSendRecv(const CollArgs& a) {
+  Plan plan;
+  plan.name = "sendrecv";
+  plan.inputElems = a.count;
+  plan.outputElems = a.count;
+  Step s = makeStep(OpKind::kSend, a.peer, a.count);
+  s.src = Ref{BufId::kInput, 0};
+  plan.add(s);
+  Step r = makeStep(OpKind::kRecv, a.peer, a.count);
+  r.dst = Ref{BufId::kOutput, 0};
+  plan.add(r);
+  plan.finalize();
+  return plan;
+}
+
 Plan disseminationBarrier(const CollArgs& a) {
   Plan plan;
   plan.name = "barrier dissemination";

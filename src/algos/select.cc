@@ -28,6 +28,7 @@ const char* collName(Coll c) {
     case Coll::kReduce: return "reduce";
     case Coll::kSend: return "send";
     case Coll::kRecv: return "recv";
+    case Coll::kSendRecv: return "sendrecv";
     case Coll::kBarrier: return "barrier";
   }
   return "?";
@@ -117,6 +118,7 @@ static Result<Plan> build(const CollArgs& a) {
     case Coll::kReduce: return chainReduce(a);
     case Coll::kSend: return p2pSend(a);
     case Coll::kRecv: return p2pRecv(a);
+    case Coll::kSendRecv: return p2pSendRecv(a);
     case Coll::kBarrier: return disseminationBarrier(a);
   }
   return errorf(Code::kInternalError, "unknown collective %d", static_cast<int>(a.coll));
@@ -125,7 +127,8 @@ static Result<Plan> build(const CollArgs& a) {
 Result<Plan> buildPlan(const CollArgs& a) {
   // Steps are built per chunk: refuse, before allocating them, what tags could not number.
   const size_t perPeer = 2 * (a.count / std::max<size_t>(1, a.chunkBytes / a.elemSize) + 1);
-  if (a.coll != Coll::kSend && a.coll != Coll::kRecv && a.coll != Coll::kBarrier && perPeer > kMaxMessagesPerPeer)
+  if (a.coll != Coll::kSend && a.coll != Coll::kRecv && a.coll != Coll::kSendRecv && a.coll != Coll::kBarrier &&
+      perPeer > kMaxMessagesPerPeer)
     return errorf(Code::kInvalidArgument, "%zu elements in chunks of %zu bytes need more messages than tags can number; "
                   "raise TORC_CHUNK_BYTES", a.count, a.chunkBytes);
   TORC_ASSIGN_OR_RETURN(Plan plan, build(a));

@@ -4,9 +4,8 @@
 #include <vector>
 
 #include "include/torc.h"
-#include "kernels/sparse.h"
-#include "kernels/topk.h"
 #include "src/core/api_guard.h"
+#include "src/core/sparse_topk.h"
 
 namespace torc::api {
 namespace {
@@ -31,79 +30,6 @@ bool overlaps(const void* a, size_t an, const void* b, size_t bn) {
   if (a == nullptr || b == nullptr || an == 0 || bn == 0) return false;
   auto a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
   return a0 < b0 + bn && b0 < a0 + an;
-}
-
-// Every rank's k-pair block (kBytes) gathered into all (p blocks, rank order).
-Status gatherBlocks(Comm& c, const void* mine, size_t blockBytes, std::vector<char>* all) {
-  all->resize(blockBytes * static_cast<size_t>(c.nranks()));
-  return c.run(collArgs(algos::Coll::kAllGather, blockBytes), mine, all->data(), DType::kUint8, RedOp::kSum);
-}
-
-// The lowest rank for which bad is true, or -1; the same answer on every rank.
-Result<int> lowestRankWith(Comm& c, bool bad) {
-  int32_t mine = bad ? c.rank() : c.nranks(), lowest = 0;
-  algos::CollArgs a = collArgs(algos::Coll::kAllReduce, 1);
-  TORC_RETURN_IF_ERROR(c.run(a, &mine, &lowest, DType::kInt32, RedOp::kMin));
-  return lowest < c.nranks() ? lowest : -1;
-}
-
-// torcTopkSum through the all-gather route: select, gather every rank's pairs, scatter-add in
-// rank order on every rank (so every rank computes the same sums in the same order).
-// Buffers of the sparse collectives, kept per thread between calls (grown, never shrunk), so
-// that a training loop's calls do not map and fault fresh memory every step.
-struct SparseScratch {
-  std::vector<float> a;
-  std::vector<char> mine, all;
-  kernels::TopkScratch topk;
-};
-SparseScratch& scratch() {
-  static thread_local SparseScratch s;
-  return s;
-}
-
-// Each block holds k strictly increasing indices below n (anything else would be a peer's bug
-// or a k that differs between ranks; sumToDense must not be handed it).
-Status checkBlocks(const std::vector<char>& all, size_t p, size_t k, size_t n) {
-  const size_t block = k * (sizeof(uint32_t) + sizeof(float));
-  for (size_t r = 0; r < p; ++r) {
-    const auto* idx = reinterpret_cast<const uint32_t*>(all.data() + r * block);
-    for (size_t j = 0; j < k; ++j)
-      if (idx[j] >= n || (j > 0 && idx[j] <= idx[j - 1]))
-        return errorf(Code::kInvalidUsage,
-                      "rank %zu sent a malformed index list (do all ranks pass the same count and k?)", r);
-  }
-  return Status::ok();
-}
-
-// torcTopkSum through the all-gather route: select, gather every rank's pairs, sum them in rank
-// order into out (written once, front to back). selected: this rank's S_r, ascending.
-Status topkSumAllGather(Comm& c, const float* a, size_t n, size_t k, float* out, const uint32_t** selected) {
-  const size_t p = static_cast<size_t>(c.nranks());
-  const size_t block = k * (sizeof(uint32_t) + sizeof(float));
-  SparseScratch& sc = scratch();
-  sc.mine.resize(std::max<size_t>(block, 1));
-  auto* idx = reinterpret_cast<uint32_t*>(sc.mine.data());
-  auto* val = reinterpret_cast<float*>(sc.mine.data() + k * sizeof(uint32_t));
-  const bool bad = kernels::topkExact(a, n, k, idx, &sc.topk) != kernels::TopkStatus::kOk;
-  TORC_ASSIGN_OR_RETURN(int badRank, lowestRankWith(c, bad));
-  if (badRank >= 0)
-    return errorf(Code::kInvalidArgument, "rank %d's input (plus its residual) holds Inf or NaN", badRank);
-  for (size_t j = 0; j < k; ++j) val[j] = a[idx[j]];
-  *selected = idx;
-  if (k == 0) {
-    std::fill(out, out + n, 0.0f);
-    return Status::ok();
-  }
-  TORC_RETURN_IF_ERROR(gatherBlocks(c, sc.mine.data(), block, &sc.all));
-  TORC_RETURN_IF_ERROR(checkBlocks(sc.all, p, k, n));
-  std::vector<const uint32_t*> lists(p);
-  std::vector<const float*> values(p);
-  for (size_t r = 0; r < p; ++r) {
-    lists[r] = reinterpret_cast<const uint32_t*>(sc.all.data() + r * block);
-    values[r] = reinterpret_cast<const float*>(sc.all.data() + r * block + k * sizeof(uint32_t));
-  }
-  kernels::sumToDense(lists.data(), values.data(), p, k, n, out);
-  return Status::ok();
 }
 
 }  // namespace
@@ -164,7 +90,8 @@ torcResult_t torcSparseAllReduce(const void* sendbuff, void* residual, void* rec
     if (datatype != torcFloat32)
       return errorf(Code::kInvalidArgument, "datatype %s: the sparse all-reduce takes torcFloat32",
                     kernels::dtypeName(static_cast<DType>(datatype)));
-    if (mode != torcTopkSum) return errorf(Code::kInvalidArgument, "unknown top-k mode %d", static_cast<int>(mode));
+    if (mode != torcTopkSum && mode != torcTopkGlobalTree)
+      return errorf(Code::kInvalidArgument, "unknown top-k mode %d", static_cast<int>(mode));
     if (count > 0xffffffffu) return errorf(Code::kInvalidArgument, "count %zu: at most 2^32 - 1 elements", count);
     if (k > count) return errorf(Code::kInvalidArgument, "k %zu is larger than count %zu", k, count);
     const size_t bytes = count * sizeof(float);
@@ -174,26 +101,24 @@ torcResult_t torcSparseAllReduce(const void* sendbuff, void* residual, void* rec
     if (overlaps(residual, bytes, sendbuff, bytes) || overlaps(residual, bytes, recvbuff, bytes))
       return Status(Code::kInvalidArgument, "residual overlaps sendbuff or recvbuff");
     if (count == 0) return Status::ok();
-    // a = input + residual, in a buffer of our own: on any error the caller's buffers are as
-    // they were, and sendbuff may be recvbuff.
     // a = input + residual, in a buffer of our own: on any error the caller's residual is as it
     // was. Without a residual, a is the input itself (read before recvbuff is written, so
     // sendbuff may be recvbuff).
     const auto* in = static_cast<const float*>(sendbuff);
     auto* e = static_cast<float*>(residual);
+    static thread_local std::vector<float> sum;  // reused between calls (grown, never shrunk)
     const float* a = in;
     if (e != nullptr) {
-      std::vector<float>& buf = scratch().a;
-      buf.resize(count);
-      for (size_t i = 0; i < count; ++i) buf[i] = in[i] + e[i];
-      a = buf.data();
+      sum.resize(count);
+      for (size_t i = 0; i < count; ++i) sum[i] = in[i] + e[i];
+      a = sum.data();
     }
-    const uint32_t* selected = nullptr;
-    TORC_RETURN_IF_ERROR(topkSumAllGather(*comm->comm, a, count, k, static_cast<float*>(recvbuff), &selected));
-    if (e != nullptr) {  // the selected entries were delivered; everything else stays behind
-      std::vector<float>& buf = scratch().a;
-      for (size_t j = 0; j < k; ++j) buf[selected[j]] = 0.0f;
-      std::copy(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(count), e);
+    std::vector<uint32_t> delivered;
+    TORC_RETURN_IF_ERROR(core::sparseTopkAllReduce(*comm->comm, static_cast<core::TopkMode>(mode), a, count, k,
+                                                   static_cast<float*>(recvbuff), &delivered));
+    if (e != nullptr) {  // what was delivered leaves the residual; everything else stays behind
+      for (uint32_t i : delivered) sum[i] = 0.0f;
+      std::copy(sum.begin(), sum.begin() + static_cast<ptrdiff_t>(count), e);
     }
     return Status::ok();
   });

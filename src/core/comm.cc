@@ -433,6 +433,10 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
     ea.tagBase = algos::makeTagBase(true, 0, sendSeq_[static_cast<size_t>(a.peer)]++);
   } else if (a.coll == algos::Coll::kRecv) {
     ea.tagBase = algos::makeTagBase(true, 0, recvSeq_[static_cast<size_t>(a.peer)]++);
+  } else if (a.coll == algos::Coll::kSendRecv) {
+    ea.tagBase = algos::makeTagBase(true, 0, sendSeq_[static_cast<size_t>(a.peer)]++);
+    ea.separateRecvTag = true;
+    ea.recvTagBase = algos::makeTagBase(true, 0, recvSeq_[static_cast<size_t>(a.peer)]++);
   } else {
     ea.tagBase = algos::makeTagBase(false, 0, collSeq_++);
   }

@@ -243,8 +243,86 @@ std::vector<uint32_t> topkRef(const std::vector<float>& a, size_t k) {
   return idx;
 }
 
+// A sparse list: ascending indices and their values.
+struct RefList {
+  std::vector<uint32_t> idx;
+  std::vector<float> val;
+};
+
+// merge_k(lo, hi) as torc.h defines it: union (lo's value first), k largest magnitudes, ties to
+// the lower index, back in index order.
+RefList refMerge(const RefList& lo, const RefList& hi, size_t k) {
+  std::vector<std::pair<uint32_t, float>> u;
+  size_t i = 0, j = 0;
+  while (i < lo.idx.size() || j < hi.idx.size()) {
+    if (j == hi.idx.size() || (i < lo.idx.size() && lo.idx[i] < hi.idx[j])) {
+      u.push_back({lo.idx[i], lo.val[i]}), ++i;
+    } else if (i == lo.idx.size() || hi.idx[j] < lo.idx[i]) {
+      u.push_back({hi.idx[j], hi.val[j]}), ++j;
+    } else {
+      u.push_back({lo.idx[i], lo.val[i] + hi.val[j]}), ++i, ++j;
+    }
+  }
+  std::stable_sort(u.begin(), u.end(), [](auto& x, auto& y) { return std::fabs(x.second) > std::fabs(y.second); });
+  u.resize(k);
+  std::sort(u.begin(), u.end());
+  RefList out;
+  for (auto& [ix, v] : u) out.idx.push_back(ix), out.val.push_back(v);
+  return out;
+}
+
+// The whole job's result for a mode, and which of each rank's entries were delivered.
+void refTopk(torcTopkMode_t mode, const std::vector<std::vector<float>>& a, size_t k, std::vector<float>* want,
+             std::vector<std::vector<uint32_t>>* delivered) {
+  const size_t p = a.size(), n = a[0].size();
+  std::vector<RefList> own(p);
+  for (size_t r = 0; r < p; ++r) {
+    own[r].idx = topkRef(a[r], k);
+    std::sort(own[r].idx.begin(), own[r].idx.end());
+    for (uint32_t i : own[r].idx) own[r].val.push_back(a[r][i]);
+  }
+  want->assign(n, 0.0f);
+  delivered->assign(p, {});
+  if (mode == torcTopkSum || p == 1 || k == 0) {
+    for (size_t r = 0; r < p; ++r) {
+      for (size_t j = 0; j < k; ++j) (*want)[own[r].idx[j]] += own[r].val[j];
+      (*delivered)[r] = own[r].idx;
+    }
+    return;
+  }
+  size_t P = 1;
+  while (P * 2 <= p) P *= 2;
+  std::vector<RefList> cur(own.begin(), own.begin() + static_cast<long>(P));
+  std::vector<std::vector<uint32_t>> alive(p);
+  for (size_t r = 0; r < p; ++r) alive[r] = own[r].idx;
+  std::vector<size_t> holder(p);  // whose list a rank's entries currently ride in
+  for (size_t r = 0; r < p; ++r) holder[r] = r < P ? r : r - P;
+  auto survive = [&](size_t list) {
+    for (size_t q = 0; q < p; ++q)
+      if (holder[q] == list) {
+        std::vector<uint32_t> kept;
+        for (uint32_t i : alive[q])
+          if (std::binary_search(cur[list].idx.begin(), cur[list].idx.end(), i)) kept.push_back(i);
+        alive[q] = kept;
+      }
+  };
+  for (size_t r = P; r < p; ++r) {
+    cur[r - P] = refMerge(cur[r - P], own[r], k);
+    survive(r - P);
+  }
+  for (size_t d = 1; d < P; d *= 2) {
+    std::vector<RefList> next(cur);
+    for (size_t r = 0; r < P; ++r) next[r] = refMerge(cur[std::min(r, r ^ d)], cur[std::max(r, r ^ d)], k);
+    cur = next;
+    for (size_t r = 0; r < P; ++r) survive(r);
+  }
+  for (size_t j = 0; j < k; ++j) (*want)[cur[0].idx[j]] = cur[0].val[j];
+  *delivered = alive;
+}
+
 void suiteTopk(size_t big) {
   const int steps = 20;
+  for (torcTopkMode_t mode : {torcTopkSum, torcTopkGlobalTree})
   for (size_t n : {size_t{1}, size_t{17}, static_cast<size_t>(gP + 1), size_t{10007}, big / 10})
     for (size_t k : {size_t{0}, size_t{1}, n / 100, n / 3, n})
       for (bool withResidual : {false, true})
@@ -256,45 +334,41 @@ void suiteTopk(size_t big) {
           std::vector<double> delivered(n, 0.0), inputs(n, 0.0);             // this rank's, for conservation
           std::vector<float> in(n), out(n), res(n, 0.0f);
           for (int step = 0; step < nsteps; ++step) {
-            std::vector<float> want(n, 0.0f);
-            std::vector<uint32_t> mine;
-            for (size_t r = 0; r < p; ++r) {
-              std::vector<float> a(n);
-              for (size_t i = 0; i < n; ++i) a[i] = static_cast<float>(topkInput(static_cast<int>(r), i, step)) + e[r][i];
-              auto s = topkRef(a, k);
-              std::sort(s.begin(), s.end());
-              for (uint32_t i : s) want[i] += a[i];
+            std::vector<std::vector<float>> a(p, std::vector<float>(n));
+            for (size_t r = 0; r < p; ++r)
+              for (size_t i = 0; i < n; ++i)
+                a[r][i] = static_cast<float>(topkInput(static_cast<int>(r), i, step)) + e[r][i];
+            std::vector<float> want;
+            std::vector<std::vector<uint32_t>> got;
+            refTopk(mode, a, k, &want, &got);
+            for (size_t r = 0; r < p; ++r)
               if (withResidual) {
-                e[r] = a;
-                for (uint32_t i : s) e[r][i] = 0.0f;
+                e[r] = a[r];
+                for (uint32_t i : got[r]) e[r][i] = 0.0f;
               }
-              if (static_cast<int>(r) == gRank) {
-                mine = s;
-                for (uint32_t i : s) delivered[i] += a[i];
-              }
-            }
+            for (uint32_t i : got[static_cast<size_t>(gRank)]) delivered[i] += a[static_cast<size_t>(gRank)][i];
             for (size_t i = 0; i < n; ++i) {
               in[i] = static_cast<float>(topkInput(gRank, i, step));
               inputs[i] += in[i];
             }
             float* dst = inplace ? in.data() : out.data();
             CHECK_TORC(torcSparseAllReduce(in.data(), withResidual ? res.data() : nullptr, dst, n, k, torcFloat32,
-                                           torcTopkSum, gComm, nullptr));
+                                           mode, gComm, nullptr));
             size_t bad = 0;
             for (size_t i = 0; i < n; ++i) {
               bad += memcmp(&dst[i], &want[i], sizeof(float)) != 0;
               if (withResidual) bad += res[i] != e[static_cast<size_t>(gRank)][i];
             }
             if (bad) {
-              fprintf(stderr, "rank %d: topk n=%zu k=%zu residual=%d inplace=%d step %d: %zu wrong\n", gRank, n, k,
-                      withResidual, inplace, step, bad);
+              fprintf(stderr, "rank %d: topk mode %d n=%zu k=%zu residual=%d inplace=%d step %d: %zu wrong\n", gRank,
+                      static_cast<int>(mode), n, k, withResidual, inplace, step, bad);
               ++gFailures;
             }
           }
           if (withResidual && nsteps > 1)
             for (size_t i = 0; i < n; ++i)
               if (delivered[i] + res[i] != inputs[i]) {
-                fprintf(stderr, "rank %d: topk conservation fails at %zu\n", gRank, i);
+                fprintf(stderr, "rank %d: topk mode %d conservation fails at %zu\n", gRank, static_cast<int>(mode), i);
                 ++gFailures;
                 break;
               }

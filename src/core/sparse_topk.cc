@@ -1,0 +1,222 @@
+// Sparse top-k all-reduce: the all-gather route of torcTopkSum and the recursive-doubling tree of
+// torcTopkGlobalTree (gTop-k). Lists travel as one block [k uint32 indices | k float32 values],
+// indices ascending.
+#include "src/core/sparse_topk.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/sparse.h"
+#include "kernels/topk.h"
+
+namespace torc::core {
+namespace {
+
+using kernels::DType;
+using kernels::RedOp;
+
+// Buffers kept per thread between calls (grown, never shrunk), so that a training loop's calls
+// do not map and fault fresh memory every step.
+struct Scratch {
+  std::vector<char> mine, all;
+  std::vector<uint32_t> unionIdx, pos;
+  std::vector<float> unionVal;
+  kernels::TopkScratch topk;
+};
+Scratch& scratch() {
+  static thread_local Scratch s;
+  return s;
+}
+
+algos::CollArgs args(algos::Coll coll, size_t count, int peer = -1) {
+  algos::CollArgs a;
+  a.coll = coll;
+  a.count = count;
+  a.peer = peer;
+  return a;
+}
+
+// The lowest rank for which bad is true, or -1; the same answer on every rank.
+Result<int> lowestRankWith(Comm& c, bool bad) {
+  int32_t mine = bad ? c.rank() : c.nranks(), lowest = 0;
+  TORC_RETURN_IF_ERROR(c.run(args(algos::Coll::kAllReduce, 1), &mine, &lowest, DType::kInt32, RedOp::kMin));
+  return lowest < c.nranks() ? lowest : -1;
+}
+
+// k strictly increasing indices below n: anything else is a peer's bug or a k (or count) that
+// differs between ranks, and must not reach the kernels.
+Status checkList(const char* block, size_t k, size_t n, int from) {
+  const auto* idx = reinterpret_cast<const uint32_t*>(block);
+  for (size_t j = 0; j < k; ++j)
+    if (idx[j] >= n || (j > 0 && idx[j] <= idx[j - 1]))
+      return errorf(Code::kInvalidUsage,
+                    "rank %d sent a malformed index list (do all ranks pass the same count and k?)", from);
+  return Status::ok();
+}
+
+const uint32_t* indicesOf(const char* block) { return reinterpret_cast<const uint32_t*>(block); }
+const float* valuesOf(const char* block, size_t k) {
+  return reinterpret_cast<const float*>(block + k * sizeof(uint32_t));
+}
+
+// S_r: this rank's top-k and their values, as a block. False when a holds Inf or NaN.
+bool selectOwn(const float* a, size_t n, size_t k, Scratch& sc) {
+  sc.mine.resize(std::max<size_t>(k * 8, 1));
+  auto* idx = reinterpret_cast<uint32_t*>(sc.mine.data());
+  auto* val = reinterpret_cast<float*>(sc.mine.data() + k * sizeof(uint32_t));
+  if (kernels::topkExact(a, n, k, idx, &sc.topk) != kernels::TopkStatus::kOk) return false;
+  for (size_t j = 0; j < k; ++j) val[j] = a[idx[j]];
+  return true;
+}
+
+Status topkSum(Comm& c, size_t n, size_t k, float* out, Scratch& sc) {
+  const size_t p = static_cast<size_t>(c.nranks()), block = k * 8;
+  sc.all.resize(block * p);
+  TORC_RETURN_IF_ERROR(
+      c.run(args(algos::Coll::kAllGather, block), sc.mine.data(), sc.all.data(), DType::kUint8, RedOp::kSum));
+  std::vector<const uint32_t*> lists(p);
+  std::vector<const float*> values(p);
+  for (size_t r = 0; r < p; ++r) {
+    const char* b = sc.all.data() + r * block;
+    TORC_RETURN_IF_ERROR(checkList(b, k, n, static_cast<int>(r)));
+    lists[r] = indicesOf(b);
+    values[r] = valuesOf(b, k);
+  }
+  kernels::sumToDense(lists.data(), values.data(), p, k, n, out);
+  return Status::ok();
+}
+
+// merge_k(lo, hi) = TopK(lo + hi, k): the union of two lists (lo's value first in a sum), then
+// its k entries of largest magnitude, ties to the lower index. Written into `into` (a block).
+// False when a sum overflowed.
+bool mergeTopk(const char* lo, const char* hi, size_t k, Scratch& sc, std::vector<char>* into) {
+  sc.unionIdx.resize(2 * k);
+  sc.unionVal.resize(2 * k);
+  const size_t m = kernels::mergeAdd(indicesOf(lo), valuesOf(lo, k), k, indicesOf(hi), valuesOf(hi, k), k,
+                                     sc.unionIdx.data(), sc.unionVal.data());
+  sc.pos.resize(k);
+  // Positions in the union are ordered like indices, so ties to the lower position are ties to
+  // the lower index.
+  if (kernels::topkExact(sc.unionVal.data(), m, k, sc.pos.data(), &sc.topk) != kernels::TopkStatus::kOk) return false;
+  into->resize(k * 8);
+  auto* idx = reinterpret_cast<uint32_t*>(into->data());
+  auto* val = reinterpret_cast<float*>(into->data() + k * sizeof(uint32_t));
+  for (size_t j = 0; j < k; ++j) {
+    idx[j] = sc.unionIdx[sc.pos[j]];
+    val[j] = sc.unionVal[sc.pos[j]];
+  }
+  return true;
+}
+
+// Keeps the entries of `alive` (ascending) that are also indices of the block.
+void keepSurvivors(std::vector<uint32_t>* alive, const char* block, size_t k) {
+  const uint32_t* idx = indicesOf(block);
+  std::vector<uint32_t> kept;
+  kept.reserve(alive->size());
+  std::set_intersection(alive->begin(), alive->end(), idx, idx + k, std::back_inserter(kept));
+  alive->swap(kept);
+}
+
+// Both directions at once.
+Status exchange(Comm& c, int peer, const std::vector<char>& out, std::vector<char>* in) {
+  in->resize(out.size());
+  return c.run(args(algos::Coll::kSendRecv, out.size(), peer), out.data(), in->data(), DType::kUint8, RedOp::kSum);
+}
+
+// gTop-k: recursive doubling over the largest power of two P <= p of ranks, each round
+// replacing both partners' lists by merge_k(lower rank's, higher rank's); ranks P..p-1 first
+// hand their lists to rank r - P and get the final list back with which of their entries
+// survived. A rank's entry survives while its index stays in every list it is merged into.
+Status topkTree(Comm& c, size_t n, size_t k, std::vector<char>* result, std::vector<uint32_t>* alive, bool* overflow,
+                Scratch& sc) {
+  const int p = c.nranks(), r = c.rank();
+  int P = 1;
+  while (P * 2 <= p) P *= 2;
+  std::vector<char> cur(sc.mine.begin(), sc.mine.begin() + static_cast<ptrdiff_t>(k * 8)), merged, peerList;
+  if (r >= P) {  // hand over, then receive the result and the survivors
+    const auto send = args(algos::Coll::kSend, cur.size(), r - P);
+    TORC_RETURN_IF_ERROR(c.run(send, cur.data(), nullptr, DType::kUint8, RedOp::kSum));
+    result->resize(k * 8 + k);
+    TORC_RETURN_IF_ERROR(
+        c.run(args(algos::Coll::kRecv, result->size(), r - P), nullptr, result->data(), DType::kUint8, RedOp::kSum));
+    const char* survived = result->data() + k * 8;
+    std::vector<uint32_t> kept;
+    for (size_t j = 0; j < k; ++j)
+      if (survived[j]) kept.push_back((*alive)[j]);
+    alive->swap(kept);
+    result->resize(k * 8);
+    return checkList(result->data(), k, n, r - P);
+  }
+  std::vector<uint32_t> extraOriginal, extraAlive;
+  const bool hasExtra = r + P < p;
+  if (hasExtra) {
+    peerList.resize(k * 8);
+    TORC_RETURN_IF_ERROR(
+        c.run(args(algos::Coll::kRecv, peerList.size(), r + P), nullptr, peerList.data(), DType::kUint8, RedOp::kSum));
+    TORC_RETURN_IF_ERROR(checkList(peerList.data(), k, n, r + P));
+    extraOriginal.assign(indicesOf(peerList.data()), indicesOf(peerList.data()) + k);
+    extraAlive = extraOriginal;
+    *overflow |= !mergeTopk(cur.data(), peerList.data(), k, sc, &merged);
+    cur.swap(merged);
+    keepSurvivors(alive, cur.data(), k);
+    keepSurvivors(&extraAlive, cur.data(), k);
+  }
+  for (int d = 1; d < P; d *= 2) {
+    const int partner = r ^ d;
+    TORC_RETURN_IF_ERROR(exchange(c, partner, cur, &peerList));
+    TORC_RETURN_IF_ERROR(checkList(peerList.data(), k, n, partner));
+    const bool lower = r < partner;
+    *overflow |= !mergeTopk(lower ? cur.data() : peerList.data(), lower ? peerList.data() : cur.data(), k, sc, &merged);
+    cur.swap(merged);
+    keepSurvivors(alive, cur.data(), k);
+    if (hasExtra) keepSurvivors(&extraAlive, cur.data(), k);
+  }
+  if (hasExtra) {  // the result, then a flag per entry of the extra rank's list: did it survive?
+    std::vector<char> reply(cur);
+    reply.resize(k * 8 + k, 0);
+    for (size_t j = 0; j < k; ++j)
+      reply[k * 8 + j] = std::binary_search(extraAlive.begin(), extraAlive.end(), extraOriginal[j]) ? 1 : 0;
+    TORC_RETURN_IF_ERROR(
+        c.run(args(algos::Coll::kSend, reply.size(), r + P), reply.data(), nullptr, DType::kUint8, RedOp::kSum));
+  }
+  result->swap(cur);
+  return Status::ok();
+}
+
+}  // namespace
+
+Status sparseTopkAllReduce(Comm& c, TopkMode mode, const float* a, size_t n, size_t k, float* out,
+                           std::vector<uint32_t>* delivered) {
+  Scratch& sc = scratch();
+  const bool finite = selectOwn(a, n, k, sc);
+  TORC_ASSIGN_OR_RETURN(int badRank, lowestRankWith(c, !finite));
+  if (badRank >= 0)
+    return errorf(Code::kInvalidArgument, "rank %d's input (plus its residual) holds Inf or NaN", badRank);
+  const auto* own = indicesOf(sc.mine.data());
+  if (k == 0 || c.nranks() == 1) {
+    std::vector<char> result(sc.mine);
+    const uint32_t* idx = indicesOf(result.data());
+    const float* val = valuesOf(result.data(), k);
+    kernels::sumToDense(&idx, &val, 1, k, n, out);
+    delivered->assign(own, own + k);
+    return Status::ok();
+  }
+  if (mode == TopkMode::kSum) {
+    delivered->assign(own, own + k);
+    return topkSum(c, n, k, out, sc);
+  }
+  std::vector<char> result;
+  delivered->assign(own, own + k);
+  bool overflow = false;
+  TORC_RETURN_IF_ERROR(topkTree(c, n, k, &result, delivered, &overflow, sc));
+  TORC_ASSIGN_OR_RETURN(int overflowRank, lowestRankWith(c, overflow));
+  if (overflowRank >= 0)
+    return errorf(Code::kInvalidArgument, "a sum of selected values overflowed float32 (seen first by rank %d)",
+                  overflowRank);
+  const uint32_t* idx = indicesOf(result.data());
+  const float* val = valuesOf(result.data(), k);
+  kernels::sumToDense(&idx, &val, 1, k, n, out);
+  return Status::ok();
+}
+
+}  // namespace torc::core

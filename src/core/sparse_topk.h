@@ -1,0 +1,24 @@
+// The sparse (top-k) all-reduce engines behind torcSparseAllReduce, on a communicator's dense
+// collectives and point-to-point messages.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "src/base/status.h"
+#include "src/core/comm.h"
+
+namespace torc::core {
+
+// Numbers as torcTopkMode_t.
+enum class TopkMode : int { kSum = 0, kGlobalTree = 2 };
+
+// a: this rank's a_r (n float32). out: the mode's dense result (n float32; may be the same
+// memory as a, which is read before out is written). delivered: the indices, ascending, of
+// a's entries whose values reached the result. Inf/NaN in any rank's a, or a sum that
+// overflows, fails on every rank alike (kInvalidArgument), before out is written.
+Status sparseTopkAllReduce(Comm& c, TopkMode mode, const float* a, size_t n, size_t k, float* out,
+                           std::vector<uint32_t>* delivered);
+
+}  // namespace torc::core
