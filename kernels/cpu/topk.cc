@@ -1,5 +1,4 @@
-// Exact top-k by magnitude: sample -> threshold -> count -> collect -> select
-// (see topk.h).
+// Exact top-k by magnitude: sample -> threshold -> count -> collect -> select (see topk.h).
 #include "kernels/topk.h"
 
 #include <algorithm>
@@ -120,12 +119,15 @@ void selectAll(const float* x, size_t n, size_t k, uint32_t* indices, std::vecto
   std::sort(indices, indices + k);
 }
 
-// The magnitude with the given rank (0 = largest) among a strided sample of s
-// elements.
-uint32_t sampleThreshold(const float* x, size_t n, size_t s, size_t rank, std::vector<uint32_t>* sample) {
+// The magnitudes of a strided sample of s elements (strided reads miss the cache: done once).
+void takeSample(const float* x, size_t n, size_t s, std::vector<uint32_t>* sample) {
   sample->resize(s);
   const size_t step = n / s;
   for (size_t j = 0; j < s; ++j) (*sample)[j] = magnitude(x[j * step]);
+}
+
+// The magnitude with the given rank (0 = largest) in the sample (which it reorders).
+uint32_t sampleThreshold(std::vector<uint32_t>* sample, size_t rank) {
   std::nth_element(sample->begin(), sample->begin() + static_cast<ptrdiff_t>(rank), sample->end(), std::greater<>());
   return (*sample)[rank];
 }
@@ -156,12 +158,13 @@ TopkStatus topkExact(const float* x, size_t n, size_t k, uint32_t* indices, Topk
   // try goes between them, so a misleading sample costs a bisection, not a full ranking.
   size_t tooHigh = 0, tooLow = 0;
   bool haveHigh = false, haveLow = false;
+  takeSample(x, n, s, &sc.sample);
+  sc.keys.resize(2 * cap + 2);
+  uint64_t* keys = sc.keys.data();  // candidates in index order, then a working copy
   for (int attempt = 0; attempt < 24; ++attempt) {
-    const uint32_t t = sampleThreshold(x, n, s, rank, &sc.sample);
+    const uint32_t t = sampleThreshold(&sc.sample, rank);
     ++sc.thresholds;
     // One read: count, and collect the candidates while they fit.
-    sc.keys.resize(2 * cap + 2);
-    uint64_t* keys = sc.keys.data();  // candidates in index order
     const Counts c = countAndCollect(x, n, t, keys, cap);
     if (c.nonFinite) return TopkStatus::kNonFinite;
     if (c.atLeast < k) {  // t too high: fewer than k candidates

@@ -93,6 +93,13 @@ inline Status checkBuf(const void* p, size_t count, const char* name) {
   return Status::ok();
 }
 
+// Whether [a, a + an) and [b, b + bn) share a byte (empty or NULL ranges share none).
+inline bool overlaps(const void* a, size_t an, const void* b, size_t bn) {
+  if (a == nullptr || b == nullptr || an == 0 || bn == 0) return false;
+  auto a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
+  return a0 < b0 + bn && b0 < a0 + an;
+}
+
 // Input and output either coincide exactly at `inplaceOffset` bytes into the larger buffer, or
 // do not overlap: a partial overlap would corrupt the result.
 inline Status checkOverlap(const void* in, size_t inBytes, const void* out, size_t outBytes, size_t inplaceOffset,
@@ -101,7 +108,7 @@ inline Status checkOverlap(const void* in, size_t inBytes, const void* out, size
   auto i0 = reinterpret_cast<uintptr_t>(in), o0 = reinterpret_cast<uintptr_t>(out);
   bool inplace = inIsLarger ? o0 == i0 + inplaceOffset : i0 == o0 + inplaceOffset;
   if (inplace) return Status::ok();
-  if (i0 < o0 + outBytes && o0 < i0 + inBytes)
+  if (overlaps(in, inBytes, out, outBytes))
     return Status(Code::kInvalidArgument, "sendbuff and recvbuff overlap without being in place");
   return Status::ok();
 }

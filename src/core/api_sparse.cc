@@ -10,8 +10,6 @@
 namespace torc::api {
 namespace {
 
-using core::Comm;
-
 Status checkIndexType(torcDataType_t t) {
   if (t != torcUint32 && t != torcInt64)
     return errorf(Code::kInvalidArgument, "index type %d: sparse indices are torcUint32 or torcInt64",
@@ -24,12 +22,6 @@ Status checkValueType(torcDataType_t t) {
     return errorf(Code::kInvalidArgument, "value type %d: sparse values are torcFloat32, torcFloat16 or torcBfloat16",
                   static_cast<int>(t));
   return Status::ok();
-}
-
-bool overlaps(const void* a, size_t an, const void* b, size_t bn) {
-  if (a == nullptr || b == nullptr || an == 0 || bn == 0) return false;
-  auto a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
-  return a0 < b0 + bn && b0 < a0 + an;
 }
 
 }  // namespace

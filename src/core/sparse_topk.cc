@@ -193,20 +193,14 @@ Status sparseTopkAllReduce(Comm& c, TopkMode mode, const float* a, size_t n, siz
   if (badRank >= 0)
     return errorf(Code::kInvalidArgument, "rank %d's input (plus its residual) holds Inf or NaN", badRank);
   const auto* own = indicesOf(sc.mine.data());
-  if (k == 0 || c.nranks() == 1) {
-    std::vector<char> result(sc.mine);
-    const uint32_t* idx = indicesOf(result.data());
-    const float* val = valuesOf(result.data(), k);
-    kernels::sumToDense(&idx, &val, 1, k, n, out);
-    delivered->assign(own, own + k);
+  delivered->assign(own, own + k);  // the tree narrows this to the entries that survive
+  if (k == 0 || c.nranks() == 1) {  // this rank's list is the result
+    const float* val = valuesOf(sc.mine.data(), k);
+    kernels::sumToDense(&own, &val, 1, k, n, out);
     return Status::ok();
   }
-  if (mode == TopkMode::kSum) {
-    delivered->assign(own, own + k);
-    return topkSum(c, n, k, out, sc);
-  }
+  if (mode == TopkMode::kSum) return topkSum(c, n, k, out, sc);
   std::vector<char> result;
-  delivered->assign(own, own + k);
   bool overflow = false;
   TORC_RETURN_IF_ERROR(topkTree(c, n, k, &result, delivered, &overflow, sc));
   TORC_ASSIGN_OR_RETURN(int overflowRank, lowestRankWith(c, overflow));
