@@ -147,22 +147,31 @@ Status OneShot::run(const CollArgs& a, const void* input, void* output, kernels:
   const size_t posted = postedBytes(a);
   char* mine = const_cast<char*>(slot(r, seq, posted));
   const bool posts = a.coll != Coll::kBarrier && (a.coll != Coll::kBroadcast || r == a.root);
-  if (posts) memcpy(mine, input, posted);
+  // Two-shot: no rank reads slice r of r's slot before r has reduced it there, so r posts only
+  // the other slices and reduces its own from its input.
+  const Range mineR = twoShot ? evenSplit(n, p, r) : Range{0, 0};
+  if (posts && mineR.len == 0) {
+    memcpy(mine, input, posted);
+  } else if (posts) {
+    memcpy(mine, input, mineR.off * es);
+    const size_t end = (mineR.off + mineR.len) * es;
+    memcpy(mine + end, static_cast<const char*>(input) + end, bytes - end);
+  }
   TORC_RETURN_IF_ERROR(postAndWait(ctx, timeoutSec, collName(a.coll)));
 
   char* out = static_cast<char*>(output);
   if (twoShot) {
-    // Rank r reduces its slice into its output, puts it back into its own slot (no other rank
-    // reads slice r of r's slot), and everyone gathers the slices once all are there.
-    const Range mineR = evenSplit(n, p, r);
+    // Rank r reduces its slice (in rank order) into its own slot and its output, and everyone
+    // gathers the slices once all are there.
     if (mineR.len > 0) {
-      kernels::reduce(dtype, op, out + mineR.off * es, slot(0, seq, posted) + mineR.off * es,
-                      slot(1, seq, posted) + mineR.off * es, mineR.len);
-      for (int q = 2; q < p; ++q)
-        kernels::reduce(dtype, op, out + mineR.off * es, out + mineR.off * es, slot(q, seq, posted) + mineR.off * es,
-                        mineR.len);
-      if (op == kernels::RedOp::kAvg) kernels::finalizeAvg(dtype, out + mineR.off * es, mineR.len, p);
-      memcpy(mine + mineR.off * es, out + mineR.off * es, mineR.len * es);
+      const size_t off = mineR.off * es;
+      auto src = [&](int q) { return q == r ? static_cast<const char*>(input) + off : slot(q, seq, posted) + off; };
+      // Accumulated in the slot: in place, out is the input that src(r) still has to read.
+      char* acc = mine + off;
+      kernels::reduce(dtype, op, acc, src(0), src(1), mineR.len);
+      for (int q = 2; q < p; ++q) kernels::reduce(dtype, op, acc, acc, src(q), mineR.len);
+      if (op == kernels::RedOp::kAvg) kernels::finalizeAvg(dtype, acc, mineR.len, p);
+      memcpy(out + off, acc, mineR.len * es);
     }
     TORC_RETURN_IF_ERROR(postAndWait(ctx, timeoutSec, collName(a.coll)));
     for (int q = 0; q < p; ++q) {
