@@ -224,8 +224,21 @@ TORC_API torcResult_t torcSparseAllGather(const void* sendIndices, const void* s
 
 /** What a sparse all-reduce delivers. */
 typedef enum {
-  /** recvbuff = sum over ranks of S_r (TopkA): every rank's own top-k, summed exactly where they meet. */
+  /** recvbuff = sum over ranks of S_r (TopkA): every rank's own top-k, summed exactly where they meet.
+   *  Every rank's residual loses all of S_r. Two routes, the same bits: with 2 p k <= count, an
+   *  all-gather of the pairs ((p-1) k pairs received per rank); beyond it (TORC_TOPK_ROUTE=auto),
+   *  a sparse reduce-scatter by index range then an all-gather of the ranges' sums, each range
+   *  sent dense where its pairs would outweigh it, so no rank receives more than the dense vector
+   *  (said at INFO). */
   torcTopkSum = 0,
+  /** recvbuff = TopK(sum over ranks of S_r, k): the exact top-k (same tie rule) of TopkSum's
+   *  result, each survivor with its complete sum, zero elsewhere. A rank's entry of S_r is
+   *  delivered (leaves its residual) iff its index survives. Owners of index ranges sum their
+   *  range (sparse reduce-scatter), pick its top k, agree on the k-th largest (magnitude, index)
+   *  through all-reduced histograms (at most 8 of 256 counters), and gather only the k winners:
+   *  about 2 k pairs received per rank instead of TopkSum's (p-1) k. A sum that overflows float32
+   *  fails on every rank with torcInvalidArgument. */
+  torcTopkGlobalExact = 1,
   /** gTop-k: recursive doubling over ranks in pairs (r, r^d) for d = 1, 2, 4, ..., each pair's lists
    *  replaced by merge_k(A, B) = TopK(A + B, k), the lower rank's A added first; with p not a power
    *  of two, ranks P..p-1 (P the largest power of two <= p) first merge into rank r - P. This is

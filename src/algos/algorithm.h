@@ -29,6 +29,10 @@ struct CollArgs {
   size_t elemSize = 4;    // bytes per element
   int root = 0;           // broadcast, reduce
   int peer = -1;          // send, recv
+  // Send-receive: receives recvCount elements from recvPeer while sending count to peer (-1 and
+  // SIZE_MAX: the same peer and count).
+  int recvPeer = -1;
+  size_t recvCount = SIZE_MAX;
   size_t chunkBytes = 512 << 10;  // pipelining granularity
   int scratchSlots = 4;           // chunk-sized receive buffers in flight
   // Direct algorithms (one node, peers' memory readable): usable, from what size, in what chunks.
@@ -94,7 +98,7 @@ class PlanCache {
   Result<const Plan*> get(const CollArgs& a);
 
  private:
-  using Key = std::tuple<int, size_t, size_t, int, int, size_t, int, bool, std::string, int, int>;
+  using Key = std::tuple<int, size_t, size_t, int, int, size_t, int, bool, std::string, int, int, int, size_t>;
   std::map<Key, std::unique_ptr<Plan>> plans_;
 };
 

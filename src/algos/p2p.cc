@@ -29,17 +29,19 @@ Plan p2pRecv(const CollArgs& a) {
   return plan;
 }
 
-// Both steps at once, so the exchange uses the link in both directions. The executor tags the
-// send with the send sequence and the receive with the receive sequence of this pair.
+// Both steps at once, so the exchange uses the links in both directions. The executor tags the
+// send with its send sequence to peer and the receive with its receive sequence from recvPeer.
 Plan p2pSendRecv(const CollArgs& a) {
+  const int from = a.recvPeer >= 0 ? a.recvPeer : a.peer;
+  const size_t recvCount = a.recvCount != SIZE_MAX ? a.recvCount : a.count;
   Plan plan;
   plan.name = "sendrecv";
   plan.inputElems = a.count;
-  plan.outputElems = a.count;
+  plan.outputElems = recvCount;
   Step s = makeStep(OpKind::kSend, a.peer, a.count);
   s.src = Ref{BufId::kInput, 0};
   plan.add(s);
-  Step r = makeStep(OpKind::kRecv, a.peer, a.count);
+  Step r = makeStep(OpKind::kRecv, from, recvCount);
   r.dst = Ref{BufId::kOutput, 0};
   plan.add(r);
   plan.finalize();

@@ -140,7 +140,7 @@ Result<Plan> buildPlan(const CollArgs& a) {
 
 Result<const Plan*> PlanCache::get(const CollArgs& a) {
   Key key{static_cast<int>(a.coll), a.count, a.elemSize, a.root, a.peer, a.chunkBytes, a.scratchSlots, a.directOk,
-          a.algo ? a.algo : "", a.torusRows, a.torusCols};
+          a.algo ? a.algo : "", a.torusRows, a.torusCols, a.recvPeer, a.recvCount};
   auto it = plans_.find(key);
   if (it != plans_.end()) return static_cast<const Plan*>(it->second.get());
   TORC_ASSIGN_OR_RETURN(Plan plan, buildPlan(a));

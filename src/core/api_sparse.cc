@@ -82,7 +82,7 @@ torcResult_t torcSparseAllReduce(const void* sendbuff, void* residual, void* rec
     if (datatype != torcFloat32)
       return errorf(Code::kInvalidArgument, "datatype %s: the sparse all-reduce takes torcFloat32",
                     kernels::dtypeName(static_cast<DType>(datatype)));
-    if (mode != torcTopkSum && mode != torcTopkGlobalTree)
+    if (mode != torcTopkSum && mode != torcTopkGlobalExact && mode != torcTopkGlobalTree)
       return errorf(Code::kInvalidArgument, "unknown top-k mode %d", static_cast<int>(mode));
     if (count > 0xffffffffu) return errorf(Code::kInvalidArgument, "count %zu: at most 2^32 - 1 elements", count);
     if (k > count) return errorf(Code::kInvalidArgument, "k %zu is larger than count %zu", k, count);

@@ -436,7 +436,8 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
   } else if (a.coll == algos::Coll::kSendRecv) {
     ea.tagBase = algos::makeTagBase(true, 0, sendSeq_[static_cast<size_t>(a.peer)]++);
     ea.separateRecvTag = true;
-    ea.recvTagBase = algos::makeTagBase(true, 0, recvSeq_[static_cast<size_t>(a.peer)]++);
+    const int from = a.recvPeer >= 0 ? a.recvPeer : a.peer;
+    ea.recvTagBase = algos::makeTagBase(true, 0, recvSeq_[static_cast<size_t>(from)]++);
   } else {
     ea.tagBase = algos::makeTagBase(false, 0, collSeq_++);
   }

@@ -1,6 +1,7 @@
-// Sparse top-k all-reduce: the all-gather route of torcTopkSum and the recursive-doubling tree of
-// torcTopkGlobalTree (gTop-k). Lists travel as one block [k uint32 indices | k float32 values],
-// indices ascending.
+// Sparse top-k all-reduce: selection, the all-gather route of torcTopkSum, the recursive-doubling
+// tree of torcTopkGlobalTree (gTop-k), and the dispatch to the split route (sparse_split.cc) for
+// torcTopkSum at scale and torcTopkGlobalExact. Lists travel as one block [k uint32 indices |
+// k float32 values], indices ascending.
 #include "src/core/sparse_topk.h"
 
 #include <algorithm>
@@ -8,55 +9,28 @@
 
 #include "kernels/sparse.h"
 #include "kernels/topk.h"
+#include "src/base/log.h"
+#include "src/base/param.h"
+#include "src/core/sparse_util.h"
+
+TORC_PARAM_CHOICE(TopkRoute, "TOPK_ROUTE", "auto", "auto|gather|split",
+                  "torcTopkSum's route: gather (all-gather of every rank's pairs, then sum), split (sparse "
+                  "reduce-scatter by index range, then all-gather of the sums, dense where denser), auto (split "
+                  "once all ranks' pairs would outweigh the dense vector: 2 p k > count)");
 
 namespace torc::core {
 namespace {
 
 using kernels::DType;
 using kernels::RedOp;
+using sparse::args;
+using sparse::indicesOf;
+using sparse::lowestRankWith;
+using sparse::Scratch;
+using sparse::valuesOf;
 
-// Buffers kept per thread between calls (grown, never shrunk), so that a training loop's calls
-// do not map and fault fresh memory every step.
-struct Scratch {
-  std::vector<char> mine, all;
-  std::vector<uint32_t> unionIdx, pos;
-  std::vector<float> unionVal;
-  kernels::TopkScratch topk;
-};
-Scratch& scratch() {
-  static thread_local Scratch s;
-  return s;
-}
-
-algos::CollArgs args(algos::Coll coll, size_t count, int peer = -1) {
-  algos::CollArgs a;
-  a.coll = coll;
-  a.count = count;
-  a.peer = peer;
-  return a;
-}
-
-// The lowest rank for which bad is true, or -1; the same answer on every rank.
-Result<int> lowestRankWith(Comm& c, bool bad) {
-  int32_t mine = bad ? c.rank() : c.nranks(), lowest = 0;
-  TORC_RETURN_IF_ERROR(c.run(args(algos::Coll::kAllReduce, 1), &mine, &lowest, DType::kInt32, RedOp::kMin));
-  return lowest < c.nranks() ? lowest : -1;
-}
-
-// k strictly increasing indices below n: anything else is a peer's bug or a k (or count) that
-// differs between ranks, and must not reach the kernels.
 Status checkList(const char* block, size_t k, size_t n, int from) {
-  const auto* idx = reinterpret_cast<const uint32_t*>(block);
-  for (size_t j = 0; j < k; ++j)
-    if (idx[j] >= n || (j > 0 && idx[j] <= idx[j - 1]))
-      return errorf(Code::kInvalidUsage,
-                    "rank %d sent a malformed index list (do all ranks pass the same count and k?)", from);
-  return Status::ok();
-}
-
-const uint32_t* indicesOf(const char* block) { return reinterpret_cast<const uint32_t*>(block); }
-const float* valuesOf(const char* block, size_t k) {
-  return reinterpret_cast<const float*>(block + k * sizeof(uint32_t));
+  return sparse::checkList(indicesOf(block), k, 0, n, from);
 }
 
 // S_r: this rank's top-k and their values, as a block. False when a holds Inf or NaN.
@@ -187,7 +161,7 @@ Status topkTree(Comm& c, size_t n, size_t k, std::vector<char>* result, std::vec
 
 Status sparseTopkAllReduce(Comm& c, TopkMode mode, const float* a, size_t n, size_t k, float* out,
                            std::vector<uint32_t>* delivered) {
-  Scratch& sc = scratch();
+  Scratch& sc = sparse::scratch();
   const bool finite = selectOwn(a, n, k, sc);
   TORC_ASSIGN_OR_RETURN(int badRank, lowestRankWith(c, !finite));
   if (badRank >= 0)
@@ -199,7 +173,30 @@ Status sparseTopkAllReduce(Comm& c, TopkMode mode, const float* a, size_t n, siz
     kernels::sumToDense(&own, &val, 1, k, n, out);
     return Status::ok();
   }
-  if (mode == TopkMode::kSum) return topkSum(c, n, k, out, sc);
+  if (mode == TopkMode::kSum) {
+    const std::string route = torcParamTopkRoute();
+    const size_t p = static_cast<size_t>(c.nranks());
+    if (route == "gather" || (route == "auto" && 2 * p * k <= n)) return topkSum(c, n, k, out, sc);
+    int dense = 0;
+    TORC_RETURN_IF_ERROR(sparse::splitSum(c, n, k, out, sc, &dense));
+    static thread_local std::pair<size_t, size_t> logged;  // once per shape
+    if (c.rank() == 0 && logged != std::make_pair(n, k)) {
+      logged = {n, k};
+      TORC_INFO(kLogColl, "sparse all-reduce of %zu elements, k %zu on %zu ranks: split route (sparse reduce-scatter "
+                "by index range, then all-gather), %d of %zu ranges' sums sent dense, where their pairs would "
+                "outweigh them (same bits)", n, k, p, dense, p);
+    }
+    return Status::ok();
+  }
+  if (mode == TopkMode::kGlobalExact) {
+    std::vector<uint32_t> result;
+    TORC_RETURN_IF_ERROR(sparse::splitExact(c, n, k, out, &result, sc));
+    std::vector<uint32_t> kept;  // this rank's entries whose index made the global top k
+    std::set_intersection(delivered->begin(), delivered->end(), result.begin(), result.end(),
+                          std::back_inserter(kept));
+    delivered->swap(kept);
+    return Status::ok();
+  }
   std::vector<char> result;
   bool overflow = false;
   TORC_RETURN_IF_ERROR(topkTree(c, n, k, &result, delivered, &overflow, sc));

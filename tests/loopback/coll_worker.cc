@@ -227,7 +227,7 @@ void suiteSparse(size_t big) {
       }
 }
 
-// Sparse all-reduce, torcTopkSum, against a reference every rank computes for every rank:
+// Sparse all-reduce, every mode, against a reference every rank computes for every rank:
 // integer-valued inputs with many equal magnitudes (the tie rule decides), exact sums, the
 // residual, conservation over 20 steps, in place, k = 0 .. count, and Inf/NaN refused alike
 // on every rank with the buffers untouched.
@@ -283,10 +283,22 @@ void refTopk(torcTopkMode_t mode, const std::vector<std::vector<float>>& a, size
   }
   want->assign(n, 0.0f);
   delivered->assign(p, {});
-  if (mode == torcTopkSum || p == 1 || k == 0) {
+  if (mode == torcTopkSum || mode == torcTopkGlobalExact || p == 1 || k == 0) {
     for (size_t r = 0; r < p; ++r) {
       for (size_t j = 0; j < k; ++j) (*want)[own[r].idx[j]] += own[r].val[j];
       (*delivered)[r] = own[r].idx;
+    }
+    if (mode != torcTopkGlobalExact) return;
+    // The exact top k of the sums, ties to the lower index; every rank keeps what survived.
+    std::vector<uint32_t> top = topkRef(*want, k);
+    std::sort(top.begin(), top.end());
+    std::vector<float> kept(n, 0.0f);
+    for (uint32_t i : top) kept[i] = (*want)[i];
+    *want = kept;
+    for (auto& d : *delivered) {
+      std::vector<uint32_t> in;
+      std::set_intersection(d.begin(), d.end(), top.begin(), top.end(), std::back_inserter(in));
+      d = in;
     }
     return;
   }
@@ -322,7 +334,7 @@ void refTopk(torcTopkMode_t mode, const std::vector<std::vector<float>>& a, size
 
 void suiteTopk(size_t big) {
   const int steps = 20;
-  for (torcTopkMode_t mode : {torcTopkSum, torcTopkGlobalTree})
+  for (torcTopkMode_t mode : {torcTopkSum, torcTopkGlobalExact, torcTopkGlobalTree})
   for (size_t n : {size_t{1}, size_t{17}, static_cast<size_t>(gP + 1), size_t{10007}, big / 10})
     for (size_t k : {size_t{0}, size_t{1}, n / 100, n / 3, n})
       for (bool withResidual : {false, true})

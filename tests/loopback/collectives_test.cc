@@ -93,6 +93,19 @@ TEST(Forced, EveryCollectiveWithoutSharedMemory) {
   }
 }
 
+// torcTopkSum's routes give the same bits: force each over the whole top-k suite (auto mixes
+// them by size).
+TEST(Forced, TopkSumRoutes) {
+  for (const char* route : {"gather", "split"})
+    for (int p : {2, 3, 5}) {
+      JobOptions o;
+      o.env["TORC_TOPK_ROUTE"] = route;
+      o.deadlineSec = 600;
+      auto res = runJob(worker(), {"topk", kBig}, p, o);
+      for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << route << " p " << p << describe(res);
+    }
+}
+
 TEST(Forced, TwoShotAllReduceEverySize) {
   for (int p : {2, 3, 5}) {
     for (const char* suite : {"allreduce", "floats"}) {

@@ -1,0 +1,63 @@
+// Pieces shared by the sparse top-k engines (sparse_topk.cc, sparse_split.cc): per-thread
+// scratch, the list block format, agreement on failures, and exchanges of blocks whose sizes
+// every rank knows.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/topk.h"
+#include "src/base/status.h"
+#include "src/core/comm.h"
+
+namespace torc::core::sparse {
+
+// Buffers kept per thread between calls (grown, never shrunk), so that a training loop's calls
+// do not map and fault fresh memory every step.
+struct Scratch {
+  std::vector<char> mine, all;  // this rank's list as a block; gathered blocks
+  std::vector<uint32_t> unionIdx, pos;
+  std::vector<float> unionVal, acc;
+  std::vector<std::vector<char>> send, recv;  // per-peer blocks of the split route
+  kernels::TopkScratch topk;
+};
+Scratch& scratch();
+
+algos::CollArgs args(algos::Coll coll, size_t count, int peer = -1);
+
+// A list travels as one block [k uint32 indices ascending | k float32 values].
+inline const uint32_t* indicesOf(const char* block) { return reinterpret_cast<const uint32_t*>(block); }
+inline const float* valuesOf(const char* block, size_t k) {
+  return reinterpret_cast<const float*>(block + k * sizeof(uint32_t));
+}
+
+// The lowest rank for which bad is true, or -1; the same answer on every rank.
+Result<int> lowestRankWith(Comm& c, bool bad);
+
+// k strictly increasing indices in [lo, hi): anything else is a peer's bug or a k (or count)
+// that differs between ranks, and must not reach the kernels.
+Status checkList(const uint32_t* idx, size_t k, size_t lo, size_t hi, int from);
+
+// p - 1 rounds; in round s this rank sends send[(r + s) % p] to rank r + s and receives
+// recvBytes[(r - s) % p] bytes from rank r - s into (*recv)[(r - s) % p], both at once.
+Status exchangeRounds(Comm& c, const std::vector<const char*>& send, const std::vector<size_t>& sendBytes,
+                      const std::vector<size_t>& recvBytes, std::vector<std::vector<char>>* recv);
+
+}  // namespace torc::core::sparse
+
+namespace torc::core::sparse {
+
+// The split route (sparse_split.cc): rank q owns index range evenSplit(n, p, q) and sums, in
+// rank order, every list's entries in it (a sparse reduce-scatter); blocks whose pairs would
+// outweigh their range's dense slice travel dense. sc.mine holds this rank's list.
+// splitSum: out = sum over ranks of S_r, gathered from the owners (dense where denser); the
+// same bits as summing the gathered lists. *denseSlices: how many owners' results went dense.
+Status splitSum(Comm& c, size_t n, size_t k, float* out, Scratch& sc, int* denseSlices);
+// splitExact: out = TopK(sum over ranks of S_r, k) with complete sums, ties to the lower index;
+// *result gets its indices, ascending. Owners pick their range's top k, a radix search over
+// all-reduced histograms finds the k-th largest (magnitude, index) key, and only the k winners
+// are gathered. A sum that overflows fails on every rank (kInvalidArgument).
+Status splitExact(Comm& c, size_t n, size_t k, float* out, std::vector<uint32_t>* result, Scratch& sc);
+
+}  // namespace torc::core::sparse
