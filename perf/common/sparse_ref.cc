@@ -78,9 +78,13 @@ void sparseExpected(SparseMode mode, int nranks, size_t count, size_t k, uint64_
     fillSparseInput(x.data(), count, q, seed);
     own[static_cast<size_t>(q)] = topOf(all, x, k);
   }
-  if (mode == SparseMode::kSum || nranks == 1) {
+  if (mode == SparseMode::kSum || mode == SparseMode::kGlobalExact || nranks == 1) {
     for (auto& l : own)
       for (size_t j = 0; j < l.idx.size(); ++j) want[l.idx[j]] += l.val[j];
+    if (mode != SparseMode::kGlobalExact) return;
+    const List top = topOf(all, std::vector<float>(want, want + count), k);  // of the sums
+    std::fill(want, want + count, 0.0f);
+    for (size_t j = 0; j < top.idx.size(); ++j) want[top.idx[j]] = top.val[j];
     return;
   }
   size_t P = 1;

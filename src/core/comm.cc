@@ -36,8 +36,9 @@ TORC_PARAM(ShmSlotBytes, int64_t, "SHM_SLOT_BYTES", 512 << 10,
 TORC_PARAM(OneshotMaxBytes, int64_t, "ONESHOT_MAX_BYTES", -1,
            "largest per-rank contribution (bytes) of a collective that runs one-shot; all-reduces above it that fit "
            "a slot run two-shot from p = 3 (-1: 32 KiB at p = 2, 8 KiB above, where one-shot reads p buffers)");
-TORC_PARAM(YieldUs, int64_t, "YIELD_US", 2000,
-           "microseconds a waiting rank keeps yielding the core before it sleeps (after TORC_SPIN_US)");
+TORC_PARAM(YieldUs, int64_t, "YIELD_US", -1,
+           "microseconds a waiting rank keeps yielding the core before it sleeps (after TORC_SPIN_US); -1: 2000, or "
+           "0 once this machine's ranks outnumber its cores");
 TORC_PARAM(StagedMinBytes, int64_t, "STAGED_MIN_BYTES", 16 << 20,
            "out-of-place all-reduces from this size (bytes) run staged when TORC_ALGO=auto, and write their results "
            "with non-temporal stores (results that big leave the cache anyway; smaller ones are better kept there)");
@@ -212,11 +213,18 @@ Status Comm::init(const RootInfo& root) {
   for (auto& id : nodeIds) machineRanks += topology::machineOf(id) == machine ? 1 : 0;
   int64_t spin = torcParamSpinUs();
   ctx_.spinUs = static_cast<int>(spin >= 0 ? spin : (machineRanks > cores ? 0 : 50));
-  ctx_.yieldUs = static_cast<int>(std::clamp<int64_t>(torcParamYieldUs(), 0, 10000000));
+  // Nor yield: among ranks that share cores, sched_yield can hand the core back and forth between
+  // waiters while the rank being waited for waits for the scheduler's tick. Measured on 2 cores,
+  // 8-byte all-reduce: p = 8 2.5 ms yielding vs 49 us sleeping at once; p = 4 over the transport
+  // 3.3 ms vs 42 us; p = 4 in shared memory either 8 us or 1.6 ms from run to run vs 25-45 us.
+  const int64_t yield = torcParamYieldUs();
+  ctx_.yieldUs = static_cast<int>(std::clamp<int64_t>(yield >= 0 ? yield : (machineRanks > cores ? 0 : 2000), 0,
+                                                      10000000));
   TORC_INFO(kLogInit,
             "comm rank %d of %d ready: %d node(s), %d rank(s) on this node, %d on this machine's %d core(s), spin %d "
-            "us, transport %s, chunk %zu B x %d slots, timeout %.0f s",
-            rank_, nranks_, grouping_.nodes, localRanks, machineRanks, cores, ctx_.spinUs, transport_->name(), chunkBytes_,
+            "us, yield %d us, transport %s, chunk %zu B x %d slots, timeout %.0f s",
+            rank_, nranks_, grouping_.nodes, localRanks, machineRanks, cores, ctx_.spinUs, ctx_.yieldUs,
+            transport_->name(), chunkBytes_,
             scratchSlots_, timeoutSec_);
 
   // The shared-memory segment exists before the barrier below, so that every rank can open it

@@ -2,6 +2,7 @@
 // range, then either the owners' sums gathered (torcTopkSum) or an exact global top-k of them
 // (torcTopkGlobalExact).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "src/algos/plan.h"
@@ -151,21 +152,26 @@ uint64_t keyOf(float v, uint32_t i) {
   return (static_cast<uint64_t>(bits & 0x7fffffffu) << 32) | (0xffffffffu - i);
 }
 
+// The entries of a range's sums whose bits are not zero (a sum is never -0), in index order.
+void compactNonzero(const float* acc, algos::Range own, std::vector<uint32_t>* idx, std::vector<float>* val) {
+  idx->clear();
+  val->clear();
+  for (size_t j = 0; j < own.len; ++j) {
+    uint32_t bits;
+    std::memcpy(&bits, &acc[j], sizeof(bits));
+    if (bits == 0) continue;
+    idx->push_back(static_cast<uint32_t>(own.off + j));
+    val->push_back(acc[j]);
+  }
+}
+
 }  // namespace
 
 Status splitSum(Comm& c, size_t n, size_t k, float* out, Scratch& sc, int* denseSlices) {
   TORC_RETURN_IF_ERROR(reduceScatter(c, n, k, sc));
   // This range's nonzero sums: an entry whose sum is +0 reads the same as one nobody selected.
   const algos::Range own = algos::evenSplit(n, c.nranks(), c.rank());
-  sc.unionIdx.clear();
-  sc.unionVal.clear();
-  for (size_t j = 0; j < own.len; ++j) {
-    uint32_t bits;
-    std::memcpy(&bits, &sc.acc[j], sizeof(bits));
-    if (bits == 0) continue;
-    sc.unionIdx.push_back(static_cast<uint32_t>(own.off + j));
-    sc.unionVal.push_back(sc.acc[j]);
-  }
+  compactNonzero(sc.acc.data(), own, &sc.unionIdx, &sc.unionVal);
   const auto m = static_cast<uint32_t>(sc.unionIdx.size());
   std::vector<uint32_t> all;
   TORC_RETURN_IF_ERROR(gatherCounts(c, &m, 1, &all));
@@ -178,18 +184,30 @@ Status splitSum(Comm& c, size_t n, size_t k, float* out, Scratch& sc, int* dense
 Status splitExact(Comm& c, size_t n, size_t k, float* out, std::vector<uint32_t>* result, Scratch& sc) {
   TORC_RETURN_IF_ERROR(reduceScatter(c, n, k, sc));
   const algos::Range own = algos::evenSplit(n, c.nranks(), c.rank());
-  // This range's candidates: its own top k (the global top k is among the ranges' top k's).
-  const size_t kr = std::min(k, own.len);
-  sc.pos.resize(kr);
-  const bool finite = kernels::topkExact(sc.acc.data(), own.len, kr, sc.pos.data(), &sc.topk) ==
-                      kernels::TopkStatus::kOk;
+  // This range's candidates: its own top k (the global top k is among the ranges' top k's): the
+  // top k of its nonzero sums, or all of them and the lowest-index zeros when there are fewer.
+  compactNonzero(sc.acc.data(), own, &sc.unionIdx, &sc.unionVal);
+  const size_t nz = sc.unionIdx.size();
+  bool finite = true;
+  for (float v : sc.unionVal) finite &= std::isfinite(v);
   TORC_ASSIGN_OR_RETURN(int overflowRank, lowestRankWith(c, !finite));
   if (overflowRank >= 0)
     return errorf(Code::kInvalidArgument, "a sum of selected values overflowed float32 (seen first by rank %d)",
                   overflowRank);
-  std::vector<uint64_t> keys(kr);
-  for (size_t j = 0; j < kr; ++j)
-    keys[j] = keyOf(sc.acc[sc.pos[j]], static_cast<uint32_t>(own.off + sc.pos[j]));
+  std::vector<uint32_t>& candIdx = sc.pos;
+  std::vector<uint64_t>& keys = sc.keys;
+  candIdx.clear();
+  keys.clear();
+  if (nz > k) {
+    sc.top.resize(k);
+    kernels::topkExact(sc.unionVal.data(), nz, k, sc.top.data(), &sc.topk);
+    for (uint32_t j : sc.top) candIdx.push_back(sc.unionIdx[j]);
+  } else {
+    candIdx = sc.unionIdx;
+    for (size_t j = 0, want = std::min(k, own.len) - nz; j < own.len && want > 0; ++j)
+      if (sc.acc[j] == 0.0f) candIdx.push_back(static_cast<uint32_t>(own.off + j)), --want;
+  }
+  for (uint32_t i : candIdx) keys.push_back(keyOf(sc.acc[i - own.off], i));
   // Radix search for the k-th largest key over every rank's candidates, a byte at a time from
   // the top: all-reduced histograms of the candidates that match the prefix found so far. It
   // stops early once a whole bucket is exactly what is still needed.
@@ -209,12 +227,11 @@ Status splitExact(Comm& c, size_t n, size_t k, float* out, std::vector<uint32_t>
     if (sum[static_cast<size_t>(b)] == need) break;  // every key >= prefix is in, exactly k
   }
   sc.unionIdx.clear();
+  for (size_t j = 0; j < keys.size(); ++j)
+    if (keys[j] >= prefix) sc.unionIdx.push_back(candIdx[j]);
+  std::sort(sc.unionIdx.begin(), sc.unionIdx.end());
   sc.unionVal.clear();
-  for (size_t j = 0; j < kr; ++j)  // pos is ascending, so the winners are in index order
-    if (keys[j] >= prefix) {
-      sc.unionIdx.push_back(static_cast<uint32_t>(own.off + sc.pos[j]));
-      sc.unionVal.push_back(sc.acc[sc.pos[j]]);
-    }
+  for (uint32_t i : sc.unionIdx) sc.unionVal.push_back(sc.acc[i - own.off]);
   const auto m = static_cast<uint32_t>(sc.unionIdx.size());
   std::vector<uint32_t> all;
   TORC_RETURN_IF_ERROR(gatherCounts(c, &m, 1, &all));
