@@ -262,6 +262,18 @@ TORC_API torcResult_t torcSparseAllReduce(const void* sendbuff, void* residual, 
                                           size_t k, torcDataType_t datatype, torcTopkMode_t mode, torcComm_t comm,
                                           torcStream_t stream);
 
+/** torcSparseAllReduce with the result as (index, value) pairs, ascending by index, instead of a
+ *  dense buffer: *recvCount pairs in recvIndices (indexType torcUint32 or torcInt64) and recvValues
+ *  (datatype), the same values as the dense result's at those indices, identical on every rank.
+ *  torcTopkGlobalExact and torcTopkGlobalTree give their k selected indices (a selected sum may be
+ *  0); torcTopkSum gives the dense result's nonzero entries (an index whose sums cancel to 0 reads
+ *  as unselected), at most min(count, nranks * k). The receive buffers hold that many (k for the
+ *  other modes) and must not overlap sendbuff or residual. */
+TORC_API torcResult_t torcSparseAllReducePairs(const void* sendbuff, void* residual, size_t count, size_t k,
+                                               torcDataType_t datatype, torcTopkMode_t mode, void* recvIndices,
+                                               torcDataType_t indexType, void* recvValues, size_t* recvCount,
+                                               torcComm_t comm, torcStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

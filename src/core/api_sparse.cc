@@ -24,6 +24,48 @@ Status checkValueType(torcDataType_t t) {
   return Status::ok();
 }
 
+// What torcSparseAllReduce and torcSparseAllReducePairs check alike.
+Status checkSparseAllReduce(torcComm_t comm, const void* sendbuff, const void* residual, size_t count, size_t k,
+                            torcDataType_t datatype, torcTopkMode_t mode) {
+  TORC_RETURN_IF_ERROR(checkComm(comm));
+  TORC_RETURN_IF_ERROR(checkType(datatype));
+  if (datatype != torcFloat32)
+    return errorf(Code::kInvalidArgument, "datatype %s: the sparse all-reduce takes torcFloat32",
+                  kernels::dtypeName(static_cast<DType>(datatype)));
+  if (mode != torcTopkSum && mode != torcTopkGlobalExact && mode != torcTopkGlobalTree)
+    return errorf(Code::kInvalidArgument, "unknown top-k mode %d", static_cast<int>(mode));
+  if (count > 0xffffffffu) return errorf(Code::kInvalidArgument, "count %zu: at most 2^32 - 1 elements", count);
+  if (k > count) return errorf(Code::kInvalidArgument, "k %zu is larger than count %zu", k, count);
+  TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
+  if (overlaps(residual, count * sizeof(float), sendbuff, count * sizeof(float)))
+    return Status(Code::kInvalidArgument, "residual overlaps sendbuff or recvbuff");
+  return Status::ok();
+}
+
+// a = input + residual, in a buffer of our own: on any error the caller's residual is as it
+// was. Without a residual, a is the input itself (read before out is written, so sendbuff may
+// be out).
+Status sparseAllReduce(torcComm_t comm, const void* sendbuff, void* residual, float* out, size_t count, size_t k,
+                       torcTopkMode_t mode, std::vector<uint32_t>* selected) {
+  const auto* in = static_cast<const float*>(sendbuff);
+  auto* e = static_cast<float*>(residual);
+  static thread_local std::vector<float> sum;  // reused between calls (grown, never shrunk)
+  const float* a = in;
+  if (e != nullptr) {
+    sum.resize(count);
+    for (size_t i = 0; i < count; ++i) sum[i] = in[i] + e[i];
+    a = sum.data();
+  }
+  std::vector<uint32_t> delivered;
+  TORC_RETURN_IF_ERROR(core::sparseTopkAllReduce(*comm->comm, static_cast<core::TopkMode>(mode), a, count, k, out,
+                                                 &delivered, selected));
+  if (e != nullptr) {  // what was delivered leaves the residual; everything else stays behind
+    for (uint32_t i : delivered) sum[i] = 0.0f;
+    std::copy(sum.begin(), sum.begin() + static_cast<ptrdiff_t>(count), e);
+  }
+  return Status::ok();
+}
+
 }  // namespace
 }  // namespace torc::api
 
@@ -77,41 +119,55 @@ torcResult_t torcSparseAllGather(const void* sendIndices, const void* sendValues
 torcResult_t torcSparseAllReduce(const void* sendbuff, void* residual, void* recvbuff, size_t count, size_t k,
                                  torcDataType_t datatype, torcTopkMode_t mode, torcComm_t comm, torcStream_t) {
   return guard(comm, "torcSparseAllReduce", [&]() -> Status {
-    TORC_RETURN_IF_ERROR(checkComm(comm));
-    TORC_RETURN_IF_ERROR(checkType(datatype));
-    if (datatype != torcFloat32)
-      return errorf(Code::kInvalidArgument, "datatype %s: the sparse all-reduce takes torcFloat32",
-                    kernels::dtypeName(static_cast<DType>(datatype)));
-    if (mode != torcTopkSum && mode != torcTopkGlobalExact && mode != torcTopkGlobalTree)
-      return errorf(Code::kInvalidArgument, "unknown top-k mode %d", static_cast<int>(mode));
-    if (count > 0xffffffffu) return errorf(Code::kInvalidArgument, "count %zu: at most 2^32 - 1 elements", count);
-    if (k > count) return errorf(Code::kInvalidArgument, "k %zu is larger than count %zu", k, count);
+    TORC_RETURN_IF_ERROR(checkSparseAllReduce(comm, sendbuff, residual, count, k, datatype, mode));
     const size_t bytes = count * sizeof(float);
-    TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
     TORC_RETURN_IF_ERROR(checkBuf(recvbuff, count, "recvbuff"));
     TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, bytes, recvbuff, bytes, 0, false));
-    if (overlaps(residual, bytes, sendbuff, bytes) || overlaps(residual, bytes, recvbuff, bytes))
+    if (overlaps(residual, bytes, recvbuff, bytes))
       return Status(Code::kInvalidArgument, "residual overlaps sendbuff or recvbuff");
     if (count == 0) return Status::ok();
-    // a = input + residual, in a buffer of our own: on any error the caller's residual is as it
-    // was. Without a residual, a is the input itself (read before recvbuff is written, so
-    // sendbuff may be recvbuff).
-    const auto* in = static_cast<const float*>(sendbuff);
-    auto* e = static_cast<float*>(residual);
-    static thread_local std::vector<float> sum;  // reused between calls (grown, never shrunk)
-    const float* a = in;
-    if (e != nullptr) {
-      sum.resize(count);
-      for (size_t i = 0; i < count; ++i) sum[i] = in[i] + e[i];
-      a = sum.data();
+    return sparseAllReduce(comm, sendbuff, residual, static_cast<float*>(recvbuff), count, k, mode, nullptr);
+  });
+}
+
+torcResult_t torcSparseAllReducePairs(const void* sendbuff, void* residual, size_t count, size_t k,
+                                      torcDataType_t datatype, torcTopkMode_t mode, void* recvIndices,
+                                      torcDataType_t indexType, void* recvValues, size_t* recvCount, torcComm_t comm,
+                                      torcStream_t) {
+  return guard(comm, "torcSparseAllReducePairs", [&]() -> Status {
+    TORC_RETURN_IF_ERROR(checkSparseAllReduce(comm, sendbuff, residual, count, k, datatype, mode));
+    TORC_RETURN_IF_ERROR(checkIndexType(indexType));
+    if (recvCount == nullptr) return Status(Code::kInvalidArgument, "recvCount is NULL");
+    const size_t p = static_cast<size_t>(comm->comm->nranks());
+    const size_t cap = mode == torcTopkSum ? std::min(count, p * k) : k;
+    const size_t is = kernels::dtypeSize(static_cast<DType>(indexType)), bytes = count * sizeof(float);
+    TORC_RETURN_IF_ERROR(checkBuf(recvIndices, cap, "recvIndices"));
+    TORC_RETURN_IF_ERROR(checkBuf(recvValues, cap, "recvValues"));
+    if (overlaps(recvIndices, cap * is, recvValues, cap * sizeof(float)))
+      return Status(Code::kInvalidArgument, "recvIndices and recvValues overlap");
+    for (const void* in : {sendbuff, static_cast<const void*>(residual)})
+      if (overlaps(in, bytes, recvIndices, cap * is) || overlaps(in, bytes, recvValues, cap * sizeof(float)))
+        return Status(Code::kInvalidArgument, "sendbuff or residual overlaps recvIndices or recvValues");
+    *recvCount = 0;
+    if (count == 0) return Status::ok();
+    static thread_local std::vector<float> dense;  // reused between calls (grown, never shrunk)
+    dense.resize(count);
+    std::vector<uint32_t> selected;
+    TORC_RETURN_IF_ERROR(sparseAllReduce(comm, sendbuff, residual, dense.data(), count, k, mode,
+                                         mode == torcTopkSum ? nullptr : &selected));
+    if (mode == torcTopkSum)  // its pairs: the result's nonzero entries
+      for (size_t i = 0; i < count; ++i)
+        if (dense[i] != 0.0f) selected.push_back(static_cast<uint32_t>(i));
+    if (selected.size() > cap)
+      return errorf(Code::kInternalError, "%zu result pairs where at most %zu were expected", selected.size(), cap);
+    for (size_t j = 0; j < selected.size(); ++j) {
+      if (indexType == torcUint32)
+        static_cast<uint32_t*>(recvIndices)[j] = selected[j];
+      else
+        static_cast<int64_t*>(recvIndices)[j] = selected[j];
+      static_cast<float*>(recvValues)[j] = dense[selected[j]];
     }
-    std::vector<uint32_t> delivered;
-    TORC_RETURN_IF_ERROR(core::sparseTopkAllReduce(*comm->comm, static_cast<core::TopkMode>(mode), a, count, k,
-                                                   static_cast<float*>(recvbuff), &delivered));
-    if (e != nullptr) {  // what was delivered leaves the residual; everything else stays behind
-      for (uint32_t i : delivered) sum[i] = 0.0f;
-      std::copy(sum.begin(), sum.begin() + static_cast<ptrdiff_t>(count), e);
-    }
+    *recvCount = selected.size();
     return Status::ok();
   });
 }

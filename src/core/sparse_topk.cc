@@ -160,7 +160,8 @@ Status topkTree(Comm& c, size_t n, size_t k, std::vector<char>* result, std::vec
 }  // namespace
 
 Status sparseTopkAllReduce(Comm& c, TopkMode mode, const float* a, size_t n, size_t k, float* out,
-                           std::vector<uint32_t>* delivered) {
+                           std::vector<uint32_t>* delivered, std::vector<uint32_t>* selected) {
+  if (selected != nullptr) selected->clear();
   Scratch& sc = sparse::scratch();
   const bool finite = selectOwn(a, n, k, sc);
   TORC_ASSIGN_OR_RETURN(int badRank, lowestRankWith(c, !finite));
@@ -171,6 +172,7 @@ Status sparseTopkAllReduce(Comm& c, TopkMode mode, const float* a, size_t n, siz
   if (k == 0 || c.nranks() == 1) {  // this rank's list is the result
     const float* val = valuesOf(sc.mine.data(), k);
     kernels::sumToDense(&own, &val, 1, k, n, out);
+    if (selected != nullptr) selected->assign(own, own + k);
     return Status::ok();
   }
   if (mode == TopkMode::kSum) {
@@ -195,6 +197,7 @@ Status sparseTopkAllReduce(Comm& c, TopkMode mode, const float* a, size_t n, siz
     std::set_intersection(delivered->begin(), delivered->end(), result.begin(), result.end(),
                           std::back_inserter(kept));
     delivered->swap(kept);
+    if (selected != nullptr) selected->swap(result);
     return Status::ok();
   }
   std::vector<char> result;
@@ -207,6 +210,7 @@ Status sparseTopkAllReduce(Comm& c, TopkMode mode, const float* a, size_t n, siz
   const uint32_t* idx = indicesOf(result.data());
   const float* val = valuesOf(result.data(), k);
   kernels::sumToDense(&idx, &val, 1, k, n, out);
+  if (selected != nullptr) selected->assign(idx, idx + k);
   return Status::ok();
 }
 

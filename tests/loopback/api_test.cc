@@ -140,6 +140,33 @@ TEST_F(Validation, SparseAllReduceChecksItsArguments) {
   }
 }
 
+TEST_F(Validation, SparseAllReducePairsChecksItsArguments) {
+  float in[8] = {1, -5, 3, 0, 0, 2, -2, 9}, val[8] = {0}, res[8] = {0};
+  uint32_t idx[8] = {0};
+  size_t n = 99;
+  const torcResult_t inval = torcInvalidArgument;
+  auto pairs = [&](const void* send, void* r, size_t k, torcTopkMode_t mode, void* ix, torcDataType_t it, void* v,
+                   size_t* cnt) {
+    return torcSparseAllReducePairs(send, r, 8, k, torcFloat32, mode, ix, it, v, cnt, comm_, nullptr);
+  };
+  expectRejected(pairs(in, res, 2, torcTopkSum, idx, torcUint32, val, nullptr), inval, "recvCount is NULL");
+  expectRejected(pairs(in, res, 2, torcTopkSum, idx, torcFloat32, val, &n), inval, "index type");
+  expectRejected(pairs(in, res, 2, torcTopkSum, idx, torcUint32, idx + 1, &n), inval, "overlap");
+  expectRejected(pairs(in, res, 2, torcTopkSum, in + 4, torcUint32, val, &n), inval, "overlaps recvIndices");
+  expectRejected(pairs(in, res, 2, torcTopkSum, nullptr, torcUint32, val, &n), inval, "recvIndices is NULL");
+  expectRejected(pairs(in, res, 2, static_cast<torcTopkMode_t>(7), idx, torcUint32, val, &n), inval, "unknown");
+  EXPECT_EQ(n, 99u);
+  ASSERT_EQ(pairs(in, res, 3, torcTopkGlobalExact, idx, torcUint32, val, &n), torcSuccess);
+  ASSERT_EQ(n, 3u);
+  const uint32_t wantIdx[3] = {1, 2, 7};
+  const float wantVal[3] = {-5, 3, 9}, left[8] = {1, 0, 0, 0, 0, 2, -2, 0};
+  for (int j = 0; j < 3; ++j) {
+    EXPECT_EQ(idx[j], wantIdx[j]) << j;
+    EXPECT_EQ(val[j], wantVal[j]) << j;
+  }
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(res[i], left[i]) << i;
+}
+
 TEST_F(Validation, NullCommunicatorAndZeroCounts) {
   float buf[4] = {1, 2, 3, 4};
   EXPECT_EQ(torcAllReduce(buf, buf, 4, torcFloat32, torcSum, nullptr, nullptr), torcInvalidArgument);

@@ -272,8 +272,9 @@ RefList refMerge(const RefList& lo, const RefList& hi, size_t k) {
 }
 
 // The whole job's result for a mode, and which of each rank's entries were delivered.
+// sel: the indices the mode selects, ascending (k of them; for torcTopkSum the nonzero sums).
 void refTopk(torcTopkMode_t mode, const std::vector<std::vector<float>>& a, size_t k, std::vector<float>* want,
-             std::vector<std::vector<uint32_t>>* delivered) {
+             std::vector<std::vector<uint32_t>>* delivered, std::vector<uint32_t>* sel) {
   const size_t p = a.size(), n = a[0].size();
   std::vector<RefList> own(p);
   for (size_t r = 0; r < p; ++r) {
@@ -288,13 +289,23 @@ void refTopk(torcTopkMode_t mode, const std::vector<std::vector<float>>& a, size
       for (size_t j = 0; j < k; ++j) (*want)[own[r].idx[j]] += own[r].val[j];
       (*delivered)[r] = own[r].idx;
     }
-    if (mode != torcTopkGlobalExact) return;
+    sel->clear();
+    if (mode == torcTopkSum) {
+      for (size_t i = 0; i < n; ++i)
+        if ((*want)[i] != 0.0f) sel->push_back(static_cast<uint32_t>(i));
+      return;
+    }
+    if (mode != torcTopkGlobalExact) {  // p = 1 or k = 0: the own list
+      *sel = own[0].idx;
+      return;
+    }
     // The exact top k of the sums, ties to the lower index; every rank keeps what survived.
     std::vector<uint32_t> top = topkRef(*want, k);
     std::sort(top.begin(), top.end());
     std::vector<float> kept(n, 0.0f);
     for (uint32_t i : top) kept[i] = (*want)[i];
     *want = kept;
+    *sel = top;
     for (auto& d : *delivered) {
       std::vector<uint32_t> in;
       std::set_intersection(d.begin(), d.end(), top.begin(), top.end(), std::back_inserter(in));
@@ -330,6 +341,7 @@ void refTopk(torcTopkMode_t mode, const std::vector<std::vector<float>>& a, size
   }
   for (size_t j = 0; j < k; ++j) (*want)[cur[0].idx[j]] = cur[0].val[j];
   *delivered = alive;
+  *sel = cur[0].idx;
 }
 
 void suiteTopk(size_t big) {
@@ -352,7 +364,8 @@ void suiteTopk(size_t big) {
                 a[r][i] = static_cast<float>(topkInput(static_cast<int>(r), i, step)) + e[r][i];
             std::vector<float> want;
             std::vector<std::vector<uint32_t>> got;
-            refTopk(mode, a, k, &want, &got);
+            std::vector<uint32_t> sel;
+            refTopk(mode, a, k, &want, &got, &sel);
             for (size_t r = 0; r < p; ++r)
               if (withResidual) {
                 e[r] = a[r];
@@ -363,10 +376,22 @@ void suiteTopk(size_t big) {
               in[i] = static_cast<float>(topkInput(gRank, i, step));
               inputs[i] += in[i];
             }
+            // The pairs form first, with its own copy of the residual: the same result and residual.
+            std::vector<float> pairRes(res), pairVal(n + 1, -1.0f);
+            std::vector<int64_t> pairIdx(n + 1, -1);
+            size_t pairs = SIZE_MAX;
+            const torcDataType_t it = n % 2 ? torcInt64 : torcUint32;
+            CHECK_TORC(torcSparseAllReducePairs(in.data(), withResidual ? pairRes.data() : nullptr, n, k, torcFloat32,
+                                                mode, pairIdx.data(), it, pairVal.data(), &pairs, gComm, nullptr));
             float* dst = inplace ? in.data() : out.data();
             CHECK_TORC(torcSparseAllReduce(in.data(), withResidual ? res.data() : nullptr, dst, n, k, torcFloat32,
                                            mode, gComm, nullptr));
-            size_t bad = 0;
+            size_t bad = pairs != sel.size() || pairRes != res;
+            for (size_t j = 0; j < std::min(pairs, sel.size()); ++j) {
+              const uint64_t ix = it == torcInt64 ? static_cast<uint64_t>(pairIdx[j])
+                                                  : reinterpret_cast<const uint32_t*>(pairIdx.data())[j];
+              bad += ix != sel[j] || memcmp(&pairVal[j], &want[sel[j]], sizeof(float)) != 0;
+            }
             for (size_t i = 0; i < n; ++i) {
               bad += memcmp(&dst[i], &want[i], sizeof(float)) != 0;
               if (withResidual) bad += res[i] != e[static_cast<size_t>(gRank)][i];
