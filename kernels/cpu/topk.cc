@@ -1,5 +1,6 @@
 // Exact top-k by magnitude: sample -> threshold -> count -> collect -> select (see topk.h).
 #include "kernels/topk.h"
+#include "kernels/topk_functors.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,19 +10,11 @@
 namespace torc::kernels {
 namespace {
 
-constexpr uint32_t kInfBits = 0x7f800000u;  // magnitudes at or above this are Inf or NaN
-
-inline uint32_t magnitude(float v) {
-  uint32_t b;
-  std::memcpy(&b, &v, sizeof(b));
-  return b & 0x7fffffffu;  // for finite floats, ordered like |v|
-}
-
-// Larger key = larger magnitude, then lower index: the k largest keys are TopK.
-inline uint64_t keyOf(uint32_t mag, size_t i) {
-  return (static_cast<uint64_t>(mag) << 32) | (0xffffffffu - static_cast<uint32_t>(i));
-}
-inline uint32_t indexOf(uint64_t key) { return 0xffffffffu - static_cast<uint32_t>(key); }
+// The arithmetic shared with the CUDA kernels (topk_functors.h).
+using topk::indexOf;
+using topk::keyOf;
+using topk::kInfBits;
+using topk::magnitude;
 
 struct Counts {
   size_t atLeast = 0;  // elements with magnitude >= t
