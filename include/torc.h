@@ -246,7 +246,15 @@ typedef enum {
    *  on every rank. An entry pruned in a merge returns to its contributors' residuals: a rank's
    *  entry is delivered only if its index survives every merge it takes part in. Traffic k log2 p
    *  pairs per rank instead of the all-gather's (p-1) k. */
-  torcTopkGlobalTree = 2
+  torcTopkGlobalTree = 2,
+  /** HiTopKComm, for communicators spanning nodes with the same number R of ranks each: a dense
+   *  reduce-scatter inside each node (local rank l sums shard l of its node's a_r), the top k_l
+   *  of each shard (k_l = k/R, the first k%R shards one more: k per node), a sparse all-gather of
+   *  those among the ranks with equal local rank, summed in node order, and an all-gather inside
+   *  the node. recvbuff = sum over nodes of their selected node sums. Selection is of node sums,
+   *  so a rank's delivered entries are its node's selected indices (its residual keeps the rest).
+   *  Dense traffic stays inside nodes; k pairs per node cross between nodes. */
+  torcTopkHierarchical = 3
 } torcTopkMode_t;
 
 /** Sparse (top-k) all-reduce of count elements with error feedback. On rank r,
@@ -266,8 +274,8 @@ TORC_API torcResult_t torcSparseAllReduce(const void* sendbuff, void* residual, 
  *  dense buffer: *recvCount pairs in recvIndices (indexType torcUint32 or torcInt64) and recvValues
  *  (datatype), the same values as the dense result's at those indices, identical on every rank.
  *  torcTopkGlobalExact and torcTopkGlobalTree give their k selected indices (a selected sum may be
- *  0); torcTopkSum gives the dense result's nonzero entries (an index whose sums cancel to 0 reads
- *  as unselected), at most min(count, nranks * k). The receive buffers hold that many (k for the
+ *  0); torcTopkSum and torcTopkHierarchical give the dense result's nonzero entries (an index whose
+ *  sums cancel to 0 reads as unselected), at most min(count, nranks * k). The receive buffers hold that many (k for the
  *  other modes) and must not overlap sendbuff or residual. */
 TORC_API torcResult_t torcSparseAllReducePairs(const void* sendbuff, void* residual, size_t count, size_t k,
                                                torcDataType_t datatype, torcTopkMode_t mode, void* recvIndices,

@@ -35,9 +35,10 @@ constexpr const char* kUsage =
     "  -q,--quiet                 no progress line on stderr (rank 0 prints one per size)\n"
     "  --density <d>              sparse top-k all-reduce with k = d x count (0 < d <= 1), float sum;\n"
     "                             bandwidths are the dense all-reduce's equivalent\n"
-    "  --mode <sum|exact|tree>    what the sparse all-reduce delivers: sum (every rank's top-k summed),\n"
-    "                             exact (the exact top-k of that sum) or tree (gTop-k: pairwise top-k\n"
-    "                             merges by recursive doubling)\n"
+    "  --mode <sum|exact|tree|hier>  what the sparse all-reduce delivers: sum (every rank's top-k\n"
+    "                             summed), exact (the exact top-k of that sum), tree (gTop-k: pairwise\n"
+    "                             top-k merges by recursive doubling) or hier (HiTopKComm: top-k of node\n"
+    "                             sums; nodes of TORC_LOCAL_NRANKS consecutive ranks, as torcrun sets)\n"
     "  -t,--nthreads 1, -g,--ngpus 1   accepted for nccl-tests command lines; only 1 is valid\n"
     "  -h,--help\n"
     "env: TORC_TESTS_MIN_BW=<GB/s> fails the run when the average bus bandwidth is lower.\n";
@@ -243,10 +244,11 @@ ParseOutcome parseArgs(int argc, char** argv, BenchArgs* args, std::string* mess
         break;
       }
       case 1001:
-        if (val != "sum" && val != "exact" && val != "tree")
-          return fail("unknown --mode '" + val + "' (sum, exact, tree)");
+        if (val != "sum" && val != "exact" && val != "tree" && val != "hier")
+          return fail("unknown --mode '" + val + "' (sum, exact, tree, hier)");
         args->sparseMode = val == "sum"     ? SparseMode::kSum
                            : val == "exact" ? SparseMode::kGlobalExact
+                           : val == "hier"  ? SparseMode::kHierarchical
                                             : SparseMode::kGlobalTree;
         break;
       case 't':

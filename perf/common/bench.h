@@ -38,7 +38,7 @@ bool collReduces(Coll c);  // takes an op
 bool collHasRoot(Coll c);  // broadcast, reduce
 
 // Sparse (top-k) all-reduce modes; numbers as torcTopkMode_t.
-enum class SparseMode : int { kSum = 0, kGlobalExact = 1, kGlobalTree = 2 };
+enum class SparseMode : int { kSum = 0, kGlobalExact = 1, kGlobalTree = 2, kHierarchical = 3 };
 // k for a density: at least 1 element when count > 0.
 size_t sparseK(size_t count, double density);
 

@@ -169,9 +169,10 @@ void Sweep::printPreamble() {
   if (args_.density > 0) {
     std::printf("# Sparse top-k all-reduce (mode %s): k = %g x count per rank, no residual; time, algbw and busbw "
                 "are those of a dense all-reduce of the same count that took this long\n",
-                args_.sparseMode == SparseMode::kSum           ? "sum"
-                : args_.sparseMode == SparseMode::kGlobalExact ? "exact"
-                                                               : "tree", args_.density);
+                args_.sparseMode == SparseMode::kSum            ? "sum"
+                : args_.sparseMode == SparseMode::kGlobalExact  ? "exact"
+                : args_.sparseMode == SparseMode::kHierarchical ? "hier"
+                                                                : "tree", args_.density);
   }
   if (!args_.wireDtype.empty()) {
     std::printf("# Wire datatype: TORC_WIRE_DTYPE=%s (placeholder: no backend reads it yet)\n",

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <functional>
 
 #include "perf/common/bench.h"
@@ -77,6 +78,32 @@ void sparseExpected(SparseMode mode, int nranks, size_t count, size_t k, uint64_
   for (int q = 0; q < nranks; ++q) {
     fillSparseInput(x.data(), count, q, seed);
     own[static_cast<size_t>(q)] = topOf(all, x, k);
+  }
+  if (mode == SparseMode::kHierarchical) {  // nodes of R consecutive ranks (torcrun's TORC_LOCAL_NRANKS)
+    const char* env = std::getenv("TORC_LOCAL_NRANKS");
+    const int R = env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : nranks;
+    auto split = [](size_t len, size_t parts, size_t i) {  // torc's even split
+      const size_t base = len / parts, extra = len % parts;
+      return std::make_pair(i * base + std::min(i, extra), base + (i < extra ? 1 : 0));
+    };
+    std::vector<float> nodeSum(count);
+    std::vector<uint32_t> rangeIdx;
+    for (int v = 0; v < nranks / R; ++v) {
+      std::fill(nodeSum.begin(), nodeSum.end(), 0.0f);
+      for (int l = 0; l < R; ++l) {
+        fillSparseInput(x.data(), count, v * R + l, seed);
+        for (size_t i = 0; i < count; ++i) nodeSum[i] += x[i];
+      }
+      for (size_t q = 0; q < static_cast<size_t>(R); ++q) {
+        const auto [off, len] = split(count, static_cast<size_t>(R), q);
+        rangeIdx.assign(all.begin() + static_cast<ptrdiff_t>(off), all.begin() + static_cast<ptrdiff_t>(off + len));
+        const List top = topOf(rangeIdx, std::vector<float>(nodeSum.begin() + static_cast<ptrdiff_t>(off),
+                                                            nodeSum.begin() + static_cast<ptrdiff_t>(off + len)),
+                               split(k, static_cast<size_t>(R), q).second);
+        for (size_t j = 0; j < top.idx.size(); ++j) want[top.idx[j]] += top.val[j];
+      }
+    }
+    return;
   }
   if (mode == SparseMode::kSum || mode == SparseMode::kGlobalExact || nranks == 1) {
     for (auto& l : own)

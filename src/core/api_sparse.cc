@@ -32,7 +32,7 @@ Status checkSparseAllReduce(torcComm_t comm, const void* sendbuff, const void* r
   if (datatype != torcFloat32)
     return errorf(Code::kInvalidArgument, "datatype %s: the sparse all-reduce takes torcFloat32",
                   kernels::dtypeName(static_cast<DType>(datatype)));
-  if (mode != torcTopkSum && mode != torcTopkGlobalExact && mode != torcTopkGlobalTree)
+  if (mode != torcTopkSum && mode != torcTopkGlobalExact && mode != torcTopkGlobalTree && mode != torcTopkHierarchical)
     return errorf(Code::kInvalidArgument, "unknown top-k mode %d", static_cast<int>(mode));
   if (count > 0xffffffffu) return errorf(Code::kInvalidArgument, "count %zu: at most 2^32 - 1 elements", count);
   if (k > count) return errorf(Code::kInvalidArgument, "k %zu is larger than count %zu", k, count);
@@ -139,7 +139,8 @@ torcResult_t torcSparseAllReducePairs(const void* sendbuff, void* residual, size
     TORC_RETURN_IF_ERROR(checkIndexType(indexType));
     if (recvCount == nullptr) return Status(Code::kInvalidArgument, "recvCount is NULL");
     const size_t p = static_cast<size_t>(comm->comm->nranks());
-    const size_t cap = mode == torcTopkSum ? std::min(count, p * k) : k;
+    const bool sums = mode == torcTopkSum || mode == torcTopkHierarchical;  // pairs: the nonzero sums
+    const size_t cap = sums ? std::min(count, p * k) : k;
     const size_t is = kernels::dtypeSize(static_cast<DType>(indexType)), bytes = count * sizeof(float);
     TORC_RETURN_IF_ERROR(checkBuf(recvIndices, cap, "recvIndices"));
     TORC_RETURN_IF_ERROR(checkBuf(recvValues, cap, "recvValues"));
@@ -154,8 +155,8 @@ torcResult_t torcSparseAllReducePairs(const void* sendbuff, void* residual, size
     dense.resize(count);
     std::vector<uint32_t> selected;
     TORC_RETURN_IF_ERROR(sparseAllReduce(comm, sendbuff, residual, dense.data(), count, k, mode,
-                                         mode == torcTopkSum ? nullptr : &selected));
-    if (mode == torcTopkSum)  // its pairs: the result's nonzero entries
+                                         sums ? nullptr : &selected));
+    if (sums)
       for (size_t i = 0; i < count; ++i)
         if (dense[i] != 0.0f) selected.push_back(static_cast<uint32_t>(i));
     if (selected.size() > cap)

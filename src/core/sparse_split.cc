@@ -14,23 +14,6 @@ namespace {
 using kernels::DType;
 using kernels::RedOp;
 
-// m pairs (8 bytes each) outweigh a range of len floats: send the range dense.
-bool denseForm(size_t m, size_t len) { return 2 * m > len; }
-size_t blockBytes(size_t m, size_t len) { return denseForm(m, len) ? len * sizeof(float) : m * 8; }
-
-// m entries of [off, off + len) as a block: dense, zero elsewhere, or [m indices | m values].
-void encode(const uint32_t* idx, const float* val, size_t m, size_t off, size_t len, std::vector<char>* block) {
-  block->resize(blockBytes(m, len));
-  if (denseForm(m, len)) {
-    auto* d = reinterpret_cast<float*>(block->data());
-    std::fill(d, d + len, 0.0f);
-    for (size_t j = 0; j < m; ++j) d[idx[j] - off] = val[j];
-  } else {
-    std::memcpy(block->data(), idx, m * sizeof(uint32_t));
-    std::memcpy(block->data() + m * sizeof(uint32_t), val, m * sizeof(float));
-  }
-}
-
 // acc[0..len) += a block of m entries from rank `from`. Adding a dense block's zeros changes no
 // bit: acc starts at +0 and a sum that starts at +0 is never -0, so the result has the bits of
 // adding the pairs alone.
@@ -152,26 +135,13 @@ uint64_t keyOf(float v, uint32_t i) {
   return (static_cast<uint64_t>(bits & 0x7fffffffu) << 32) | (0xffffffffu - i);
 }
 
-// The entries of a range's sums whose bits are not zero (a sum is never -0), in index order.
-void compactNonzero(const float* acc, algos::Range own, std::vector<uint32_t>* idx, std::vector<float>* val) {
-  idx->clear();
-  val->clear();
-  for (size_t j = 0; j < own.len; ++j) {
-    uint32_t bits;
-    std::memcpy(&bits, &acc[j], sizeof(bits));
-    if (bits == 0) continue;
-    idx->push_back(static_cast<uint32_t>(own.off + j));
-    val->push_back(acc[j]);
-  }
-}
-
 }  // namespace
 
 Status splitSum(Comm& c, size_t n, size_t k, float* out, Scratch& sc, int* denseSlices) {
   TORC_RETURN_IF_ERROR(reduceScatter(c, n, k, sc));
   // This range's nonzero sums: an entry whose sum is +0 reads the same as one nobody selected.
   const algos::Range own = algos::evenSplit(n, c.nranks(), c.rank());
-  compactNonzero(sc.acc.data(), own, &sc.unionIdx, &sc.unionVal);
+  compactNonzero(sc.acc.data(), own.off, own.len, &sc.unionIdx, &sc.unionVal);
   const auto m = static_cast<uint32_t>(sc.unionIdx.size());
   std::vector<uint32_t> all;
   TORC_RETURN_IF_ERROR(gatherCounts(c, &m, 1, &all));
@@ -186,7 +156,7 @@ Status splitExact(Comm& c, size_t n, size_t k, float* out, std::vector<uint32_t>
   const algos::Range own = algos::evenSplit(n, c.nranks(), c.rank());
   // This range's candidates: its own top k (the global top k is among the ranges' top k's): the
   // top k of its nonzero sums, or all of them and the lowest-index zeros when there are fewer.
-  compactNonzero(sc.acc.data(), own, &sc.unionIdx, &sc.unionVal);
+  compactNonzero(sc.acc.data(), own.off, own.len, &sc.unionIdx, &sc.unionVal);
   const size_t nz = sc.unionIdx.size();
   bool finite = true;
   for (float v : sc.unionVal) finite &= std::isfinite(v);

@@ -5,6 +5,7 @@
 #include "src/core/sparse_topk.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "kernels/sparse.h"
@@ -163,6 +164,14 @@ Status sparseTopkAllReduce(Comm& c, TopkMode mode, const float* a, size_t n, siz
                            std::vector<uint32_t>* delivered, std::vector<uint32_t>* selected) {
   if (selected != nullptr) selected->clear();
   Scratch& sc = sparse::scratch();
+  if (mode == TopkMode::kHierarchical) {  // selects from node sums, not from a
+    bool finite = true;
+    for (size_t i = 0; i < n; ++i) finite &= std::isfinite(a[i]);
+    TORC_ASSIGN_OR_RETURN(int badRank, lowestRankWith(c, !finite));
+    if (badRank >= 0)
+      return errorf(Code::kInvalidArgument, "rank %d's input (plus its residual) holds Inf or NaN", badRank);
+    return sparse::hierarchical(c, a, n, k, out, delivered, sc);
+  }
   const bool finite = selectOwn(a, n, k, sc);
   TORC_ASSIGN_OR_RETURN(int badRank, lowestRankWith(c, !finite));
   if (badRank >= 0)

@@ -12,7 +12,7 @@
 namespace torc::core {
 
 // Numbers as torcTopkMode_t.
-enum class TopkMode : int { kSum = 0, kGlobalExact = 1, kGlobalTree = 2 };
+enum class TopkMode : int { kSum = 0, kGlobalExact = 1, kGlobalTree = 2, kHierarchical = 3 };
 
 // a: this rank's a_r (n float32). out: the mode's dense result (n float32; may be the same
 // memory as a, which is read before out is written). delivered: the indices, ascending, of

@@ -1,5 +1,8 @@
 #include "src/core/sparse_util.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace torc::core::sparse {
 
 using kernels::DType;
@@ -32,22 +35,57 @@ Status checkList(const uint32_t* idx, size_t k, size_t lo, size_t hi, int from) 
   return Status::ok();
 }
 
-Status exchangeRounds(Comm& c, const std::vector<const char*>& send, const std::vector<size_t>& sendBytes,
-                      const std::vector<size_t>& recvBytes, std::vector<std::vector<char>>* recv) {
-  const int p = c.nranks(), r = c.rank();
+Status exchangeGroup(Comm& c, const std::vector<int>& group, size_t me, const std::vector<const char*>& send,
+                     const std::vector<size_t>& sendBytes, const std::vector<size_t>& recvBytes,
+                     std::vector<std::vector<char>>* recv) {
+  const size_t g = group.size();
   static const char kNothing = 0;
-  recv->resize(static_cast<size_t>(p));
-  for (int s = 1; s < p; ++s) {
-    const auto to = static_cast<size_t>((r + s) % p), from = static_cast<size_t>((r - s + p) % p);
+  recv->resize(g);
+  for (size_t s = 1; s < g; ++s) {
+    const size_t to = (me + s) % g, from = (me + g - s) % g;
     std::vector<char>& in = (*recv)[from];
     in.resize(recvBytes[from]);
-    algos::CollArgs a = args(algos::Coll::kSendRecv, sendBytes[to], static_cast<int>(to));
-    a.recvPeer = static_cast<int>(from);
+    algos::CollArgs a = args(algos::Coll::kSendRecv, sendBytes[to], group[to]);
+    a.recvPeer = group[from];
     a.recvCount = recvBytes[from];
     char* into = in.empty() ? const_cast<char*>(&kNothing) : in.data();
     TORC_RETURN_IF_ERROR(c.run(a, sendBytes[to] ? send[to] : &kNothing, into, DType::kUint8, RedOp::kSum));
   }
   return Status::ok();
+}
+
+Status exchangeRounds(Comm& c, const std::vector<const char*>& send, const std::vector<size_t>& sendBytes,
+                      const std::vector<size_t>& recvBytes, std::vector<std::vector<char>>* recv) {
+  std::vector<int> all(static_cast<size_t>(c.nranks()));
+  for (size_t r = 0; r < all.size(); ++r) all[r] = static_cast<int>(r);
+  return exchangeGroup(c, all, static_cast<size_t>(c.rank()), send, sendBytes, recvBytes, recv);
+}
+
+bool denseForm(size_t m, size_t len) { return 2 * m > len; }
+size_t blockBytes(size_t m, size_t len) { return denseForm(m, len) ? len * sizeof(float) : m * 8; }
+
+void encode(const uint32_t* idx, const float* val, size_t m, size_t off, size_t len, std::vector<char>* block) {
+  block->resize(blockBytes(m, len));
+  if (denseForm(m, len)) {
+    auto* d = reinterpret_cast<float*>(block->data());
+    std::fill(d, d + len, 0.0f);
+    for (size_t j = 0; j < m; ++j) d[idx[j] - off] = val[j];
+  } else {
+    std::memcpy(block->data(), idx, m * sizeof(uint32_t));
+    std::memcpy(block->data() + m * sizeof(uint32_t), val, m * sizeof(float));
+  }
+}
+
+void compactNonzero(const float* acc, size_t off, size_t len, std::vector<uint32_t>* idx, std::vector<float>* val) {
+  idx->clear();
+  val->clear();
+  for (size_t j = 0; j < len; ++j) {
+    uint32_t bits;
+    std::memcpy(&bits, &acc[j], sizeof(bits));
+    if (bits == 0) continue;
+    idx->push_back(static_cast<uint32_t>(off + j));
+    val->push_back(acc[j]);
+  }
 }
 
 }  // namespace torc::core::sparse

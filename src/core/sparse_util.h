@@ -40,10 +40,23 @@ Result<int> lowestRankWith(Comm& c, bool bad);
 // that differs between ranks, and must not reach the kernels.
 Status checkList(const uint32_t* idx, size_t k, size_t lo, size_t hi, int from);
 
+// m pairs (8 bytes each) outweigh a range of len floats: such a block travels dense.
+bool denseForm(size_t m, size_t len);
+size_t blockBytes(size_t m, size_t len);
+// m entries (indices ascending, in [off, off + len)) as a block: dense (zero elsewhere) where
+// denseForm, else [m uint32 indices | m float32 values].
+void encode(const uint32_t* idx, const float* val, size_t m, size_t off, size_t len, std::vector<char>* block);
+// The entries of acc[0..len) whose bits are not zero, as indices off + j and values, in order.
+void compactNonzero(const float* acc, size_t off, size_t len, std::vector<uint32_t>* idx, std::vector<float>* val);
+
 // p - 1 rounds; in round s this rank sends send[(r + s) % p] to rank r + s and receives
 // recvBytes[(r - s) % p] bytes from rank r - s into (*recv)[(r - s) % p], both at once.
 Status exchangeRounds(Comm& c, const std::vector<const char*>& send, const std::vector<size_t>& sendBytes,
                       const std::vector<size_t>& recvBytes, std::vector<std::vector<char>>* recv);
+// The same among the ranks of `group` (this rank at position me): vectors indexed by position.
+Status exchangeGroup(Comm& c, const std::vector<int>& group, size_t me, const std::vector<const char*>& send,
+                     const std::vector<size_t>& sendBytes, const std::vector<size_t>& recvBytes,
+                     std::vector<std::vector<char>>* recv);
 
 }  // namespace torc::core::sparse
 
@@ -60,5 +73,18 @@ Status splitSum(Comm& c, size_t n, size_t k, float* out, Scratch& sc, int* dense
 // all-reduced histograms finds the k-th largest (magnitude, index) key, and only the k winners
 // are gathered. A sum that overflows fails on every rank (kInvalidArgument).
 Status splitExact(Comm& c, size_t n, size_t k, float* out, std::vector<uint32_t>* result, Scratch& sc);
+
+}  // namespace torc::core::sparse
+
+namespace torc::core::sparse {
+
+// The hierarchical mode (sparse_hier.cc, HiTopKComm): a dense reduce-scatter inside each node
+// (local rank l sums shard l of the node's inputs, in local-rank order), the top k_l of each
+// shard (k_l = evenSplit(k, R, l): k per node), a sparse all-gather of those among the ranks
+// with equal local rank (one per node), summed in node order, and an all-gather inside the
+// node. out: the result; *delivered: the indices this rank's node selected (every entry of a at
+// them reached the result). Needs the same number of ranks on every node.
+Status hierarchical(Comm& c, const float* a, size_t n, size_t k, float* out, std::vector<uint32_t>* delivered,
+                    Scratch& sc);
 
 }  // namespace torc::core::sparse

@@ -271,6 +271,12 @@ RefList refMerge(const RefList& lo, const RefList& hi, size_t k) {
   return out;
 }
 
+// Ranks per (pretend) node: TORC_TEST_PRETEND_NODES, or every rank on one node.
+size_t pretendNodeRanks() {
+  const char* k = getenv("TORC_TEST_PRETEND_NODES");
+  return k != nullptr && atoi(k) > 0 ? static_cast<size_t>(atoi(k)) : static_cast<size_t>(gP);
+}
+
 // The whole job's result for a mode, and which of each rank's entries were delivered.
 // sel: the indices the mode selects, ascending (k of them; for torcTopkSum the nonzero sums).
 void refTopk(torcTopkMode_t mode, const std::vector<std::vector<float>>& a, size_t k, std::vector<float>* want,
@@ -284,6 +290,31 @@ void refTopk(torcTopkMode_t mode, const std::vector<std::vector<float>>& a, size
   }
   want->assign(n, 0.0f);
   delivered->assign(p, {});
+  if (mode == torcTopkHierarchical) {  // nodes of R consecutive ranks (TORC_TEST_PRETEND_NODES)
+    const size_t R = pretendNodeRanks(), N = p / R;
+    auto split = [](size_t len, size_t parts, size_t i) {  // torc's even split: the first len % parts get one more
+      const size_t base = len / parts, extra = len % parts;
+      return std::make_pair(i * base + std::min(i, extra), base + (i < extra ? 1 : 0));
+    };
+    for (size_t v = 0; v < N; ++v) {
+      std::vector<float> nodeSum(n, 0.0f);
+      for (size_t l = 0; l < R; ++l)
+        for (size_t i = 0; i < n; ++i) nodeSum[i] += a[v * R + l][i];
+      std::vector<uint32_t> chosen;
+      for (size_t q = 0; q < R; ++q) {
+        const auto [off, len] = split(n, R, q);
+        std::vector<float> shard(nodeSum.begin() + static_cast<long>(off), nodeSum.begin() + static_cast<long>(off + len));
+        for (uint32_t j : topkRef(shard, split(k, R, q).second)) chosen.push_back(static_cast<uint32_t>(off + j));
+      }
+      std::sort(chosen.begin(), chosen.end());
+      for (uint32_t i : chosen) (*want)[i] += nodeSum[i];
+      for (size_t l = 0; l < R; ++l) (*delivered)[v * R + l] = chosen;
+    }
+    sel->clear();
+    for (size_t i = 0; i < n; ++i)
+      if ((*want)[i] != 0.0f) sel->push_back(static_cast<uint32_t>(i));
+    return;
+  }
   if (mode == torcTopkSum || mode == torcTopkGlobalExact || p == 1 || k == 0) {
     for (size_t r = 0; r < p; ++r) {
       for (size_t j = 0; j < k; ++j) (*want)[own[r].idx[j]] += own[r].val[j];
@@ -346,12 +377,13 @@ void refTopk(torcTopkMode_t mode, const std::vector<std::vector<float>>& a, size
 
 void suiteTopk(size_t big) {
   const int steps = 20;
-  for (torcTopkMode_t mode : {torcTopkSum, torcTopkGlobalExact, torcTopkGlobalTree})
+  for (torcTopkMode_t mode : {torcTopkSum, torcTopkGlobalExact, torcTopkGlobalTree, torcTopkHierarchical})
   for (size_t n : {size_t{1}, size_t{17}, static_cast<size_t>(gP + 1), size_t{10007}, big / 10})
     for (size_t k : {size_t{0}, size_t{1}, n / 100, n / 3, n})
       for (bool withResidual : {false, true})
         for (bool inplace : {false, true}) {
           if (n == 0 || (n > 10007 && (inplace || !withResidual))) continue;
+          if (mode == torcTopkHierarchical && static_cast<size_t>(gP) % pretendNodeRanks() != 0) continue;
           const int nsteps = n == 10007 && withResidual ? steps : 1;
           const size_t p = static_cast<size_t>(gP);
           std::vector<std::vector<float>> e(p, std::vector<float>(n, 0.0f));  // every rank's residual
@@ -410,6 +442,17 @@ void suiteTopk(size_t big) {
                 break;
               }
         }
+  // Nodes with different rank counts: the hierarchical mode refuses alike on every rank.
+  if (static_cast<size_t>(gP) % pretendNodeRanks() != 0) {
+    std::vector<float> in(100, 1.0f), out(100, 7.0f);
+    torcResult_t r = torcSparseAllReduce(in.data(), nullptr, out.data(), 100, 5, torcFloat32, torcTopkHierarchical,
+                                         gComm, nullptr);
+    if (r != torcInvalidUsage || std::string(torcGetLastError(gComm)).find("same number of ranks") == std::string::npos) {
+      fprintf(stderr, "rank %d: hierarchical on unequal nodes: got %s (%s)\n", gRank, torcGetErrorString(r),
+              torcGetLastError(gComm));
+      ++gFailures;
+    }
+  }
   // Inf/NaN on the last rank: every rank fails the same way, buffers untouched, comm usable.
   const size_t n = 1000;
   std::vector<float> in(n, 1.0f), out(n, 7.0f), res(n, 2.0f);
