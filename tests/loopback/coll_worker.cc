@@ -271,10 +271,12 @@ RefList refMerge(const RefList& lo, const RefList& hi, size_t k) {
   return out;
 }
 
-// Ranks per (pretend) node: TORC_TEST_PRETEND_NODES, or every rank on one node.
+// Ranks per node: TORC_TEST_PRETEND_NODES, else torcrun's TORC_LOCAL_NRANKS (on the emulated
+// cluster, the ranks of each node), else every rank on one node.
 size_t pretendNodeRanks() {
-  const char* k = getenv("TORC_TEST_PRETEND_NODES");
-  return k != nullptr && atoi(k) > 0 ? static_cast<size_t>(atoi(k)) : static_cast<size_t>(gP);
+  for (const char* name : {"TORC_TEST_PRETEND_NODES", "TORC_LOCAL_NRANKS"})
+    if (const char* k = getenv(name); k != nullptr && atoi(k) > 0) return static_cast<size_t>(atoi(k));
+  return static_cast<size_t>(gP);
 }
 
 // The whole job's result for a mode, and which of each rank's entries were delivered.
