@@ -379,7 +379,11 @@ void refTopk(torcTopkMode_t mode, const std::vector<std::vector<float>>& a, size
 
 void suiteTopk(size_t big) {
   const int steps = 20;
+  // TORC_TEST_TOPK_MODES (e.g. "sum,hier") narrows the modes, for tests of one mode's variants.
+  const char* only = getenv("TORC_TEST_TOPK_MODES");
+  const char* names[] = {"sum", "exact", "tree", "hier"};
   for (torcTopkMode_t mode : {torcTopkSum, torcTopkGlobalExact, torcTopkGlobalTree, torcTopkHierarchical})
+  if (only == nullptr || std::string(only).find(names[mode]) != std::string::npos)
   for (size_t n : {size_t{1}, size_t{17}, static_cast<size_t>(gP + 1), size_t{10007}, big / 10})
     for (size_t k : {size_t{0}, size_t{1}, n / 100, n / 3, n})
       for (bool withResidual : {false, true})
