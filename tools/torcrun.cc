@@ -100,8 +100,28 @@ int execInfo(int argc, char** argv, int first) {
   return kExitExecFailed;
 }
 
-// Binds port 0 and gives the port back: a small race with other programs, the usual launcher trade-off.
+// A port rank 0 can bind, checked and given back: a race with other programs, the usual launcher
+// trade-off. Tried first at random below Linux's ephemeral range (32768 and up), where other
+// programs' outgoing connections cannot take it before rank 0 binds it; else one the kernel picks.
 bool pickRootAddr(std::string* addr) {
+  uint32_t seed = 0;
+  if (getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed)) seed = static_cast<uint32_t>(getpid());
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    seed = seed * 1664525u + 1013904223u;
+    const int port = 20000 + static_cast<int>((seed >> 8) % 12000);
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_ANY);  // what rank 0 binds
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    if (ok) {
+      *addr = "127.0.0.1:" + std::to_string(port);
+      return true;
+    }
+  }
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   sockaddr_in a{};

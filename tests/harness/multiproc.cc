@@ -14,7 +14,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -28,8 +30,23 @@ std::string binPath(const std::string& relative) {
   return std::string(dir ? dir : ".") + "/" + relative;
 }
 
+// A port the rendezvous can bind, below Linux's ephemeral range (32768 and up), where the
+// outgoing connections of tests running alongside would otherwise take it in the moment
+// between this check and the root's bind. Random, so that concurrent jobs rarely pick the same.
 int freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  static std::mt19937 rng(static_cast<unsigned>(getpid()) ^ static_cast<unsigned>(time(nullptr)));
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = 20000 + static_cast<int>(rng() % 12000);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    close(fd);
+    if (ok) return port;
+  }
+  int fd = socket(AF_INET, SOCK_STREAM, 0);  // fall back to one the kernel picks
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -95,8 +112,8 @@ static pid_t spawnRank(const std::string& exe, const std::vector<std::string>& a
   _exit(127);
 }
 
-std::vector<RankResult> runJob(const std::string& exe, const std::vector<std::string>& args, int nranks,
-                               const JobOptions& opts) {
+static std::vector<RankResult> runJobOnce(const std::string& exe, const std::vector<std::string>& args, int nranks,
+                                          const JobOptions& opts) {
   char tmpl[] = "/tmp/torc-test-XXXXXX";
   std::string dir = mkdtemp(tmpl);
   const std::string rootAddr = "127.0.0.1:" + std::to_string(freePort());
@@ -140,6 +157,20 @@ std::vector<RankResult> runJob(const std::string& exe, const std::vector<std::st
   }
   rmdir(dir.c_str());
   return results;
+}
+
+std::vector<RankResult> runJob(const std::string& exe, const std::vector<std::string>& args, int nranks,
+                               const JobOptions& opts) {
+  // Another process may still take the rendezvous port first: then the job never started, and
+  // runs again on another port.
+  for (int attempt = 1;; ++attempt) {
+    std::vector<RankResult> results = runJobOnce(exe, args, nranks, opts);
+    bool portTaken = false;
+    for (auto& r : results)
+      portTaken |= r.err.find("starting the rendezvous") != std::string::npos &&
+                   r.err.find("Address already in use") != std::string::npos;
+    if (!portTaken || attempt == 3) return results;
+  }
 }
 
 std::string describe(const std::vector<RankResult>& results) {
