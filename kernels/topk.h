@@ -21,7 +21,7 @@ struct TopkScratch {
   // How the last call finished (for tests and benchmarks): every element ranked
   // (small input, or the last resort), candidates at or above a sampled
   // threshold, or the tie rule at it.
-  enum class Path { kAll, kThreshold, kTies } path = Path::kAll;
+  enum class Path { kAll, kThreshold, kTies, kBracket } path = Path::kAll;
   int thresholds = 0;  // thresholds tried by the last call
 };
 
@@ -34,6 +34,28 @@ struct TopkScratch {
 // every element is ranked, so the result never depends on the sample: only the
 // time does.
 TopkStatus topkExact(const float* x, size_t n, size_t k, uint32_t* indices, TopkScratch* scratch);
+
+// What topkThreshold's selection guarantees, as magnitudes lo <= hi: every
+// selected element has |x| >= lo and every element left out has |x| <= hi, so
+// everything above hi is selected and nothing below lo; between them the
+// lowest indices are taken. lo == hi: the selection is exactly TopK.
+struct TopkBracket {
+  float lo = 0.0f;
+  float hi = 0.0f;
+};
+
+// Threshold (MSTopK-style) selection, for when speed matters more than the
+// exact set: exactly k indices, ascending. Two thresholds from the same sample
+// as topkExact bracket the k-th largest magnitude; one read of x collects the
+// candidates at or above the lower one; the result is every candidate above
+// the upper one plus the lowest-index candidates between, with no selection
+// among the candidates (what topkExact spends its remaining time on). When the
+// sample's bracket misses (too few candidates, too many, or more than k above
+// the upper threshold), or for small inputs, it returns topkExact's result with
+// lo == hi. *bracket (may be null) receives the guarantee. Same limits as
+// topkExact; non-finite input is refused.
+TopkStatus topkThreshold(const float* x, size_t n, size_t k, uint32_t* indices, TopkBracket* bracket,
+                         TopkScratch* scratch);
 
 // The reference the tests compare against: a full sort by (magnitude desc,
 // index asc).

@@ -209,6 +209,21 @@ void benchTopkExact(benchmark::State& state, double density) {
   setRate(state, x.size() * sizeof(float), x.size());
 }
 
+void benchTopkThreshold(benchmark::State& state, double density) {
+  const auto& x = topkInput();
+  const size_t k = static_cast<size_t>(density * static_cast<double>(x.size()));
+  std::vector<uint32_t> idx(k);
+  TopkScratch scratch;
+  TopkBracket bracket;
+  for (auto _ : state) {
+    if (topkThreshold(x.data(), x.size(), k, idx.data(), &bracket, &scratch) != TopkStatus::kOk)
+      state.SkipWithError("non-finite");
+    benchmark::DoNotOptimize(idx.data());
+  }
+  setRate(state, x.size() * sizeof(float), x.size());
+  state.counters["bracket_hi/lo"] = bracket.lo > 0 ? bracket.hi / bracket.lo : 1.0;
+}
+
 void benchTopkNthElement(benchmark::State& state, double density) {
   const auto& x = topkInput();
   const size_t k = static_cast<size_t>(density * static_cast<double>(x.size()));
@@ -276,6 +291,7 @@ void registerAll(size_t dramBytes) {
   for (double density : {0.001, 0.01}) {
     std::string tail = "/16Mi/k=" + std::string(density == 0.001 ? "0.1%" : "1%");
     configure(benchmark::RegisterBenchmark(("topk/exact" + tail).c_str(), benchTopkExact, density), dramBytes);
+    configure(benchmark::RegisterBenchmark(("topk/threshold" + tail).c_str(), benchTopkThreshold, density), dramBytes);
     configure(benchmark::RegisterBenchmark(("topk/nth_element" + tail).c_str(), benchTopkNthElement, density),
               dramBytes);
   }

@@ -198,6 +198,69 @@ TopkStatus topkExact(const float* x, size_t n, size_t k, uint32_t* indices, Topk
   return TopkStatus::kOk;
 }
 
+TopkStatus topkThreshold(const float* x, size_t n, size_t k, uint32_t* indices, TopkBracket* bracket,
+                         TopkScratch* scratch) {
+  TopkScratch local;
+  TopkScratch& sc = scratch != nullptr ? *scratch : local;
+  auto asFloat = [](uint32_t mag) {
+    float f;
+    std::memcpy(&f, &mag, sizeof(f));
+    return f;
+  };
+  auto exact = [&]() {  // topkExact's set: lo = hi = the k-th largest magnitude
+    const TopkStatus st = topkExact(x, n, k, indices, &sc);
+    if (st != TopkStatus::kOk || bracket == nullptr) return st;
+    uint32_t m = 0;
+    if (k > 0) {
+      m = kInfBits;
+      for (size_t j = 0; j < k; ++j) m = std::min(m, magnitude(x[indices[j]]));
+    } else {
+      for (size_t i = 0; i < n; ++i) m = std::max(m, magnitude(x[i]));
+    }
+    bracket->lo = bracket->hi = asFloat(m);
+    return st;
+  };
+  if (k == 0 || k == n || n <= 65536) return exact();
+  // The sample of topkExact, and ranks a few standard deviations either side of where the k-th
+  // largest should fall: fewer than k lie above the upper threshold, more than k at the lower.
+  const size_t s = std::clamp<size_t>(64 * (n / k), 16384, n / 2);
+  const double expect = static_cast<double>(s) * static_cast<double>(k) / static_cast<double>(n);
+  const double margin = 3 * std::sqrt(expect) + 2;
+  const size_t rankLo = std::min<size_t>(s - 1, static_cast<size_t>(expect + margin));
+  const size_t rankHi = expect > margin ? static_cast<size_t>(expect - margin) : 0;
+  takeSample(x, n, s, &sc.sample);
+  const uint32_t tLo = sampleThreshold(&sc.sample, rankLo);
+  // After that partition the first rankLo entries are the larger ones: tHi is among them.
+  std::nth_element(sc.sample.begin(), sc.sample.begin() + static_cast<ptrdiff_t>(rankHi),
+                   sc.sample.begin() + static_cast<ptrdiff_t>(rankLo), std::greater<>());
+  const uint32_t tHi = std::max(tLo, sc.sample[rankHi]);
+  sc.thresholds = 2;
+  const size_t cap = 2 * k + 4096;
+  sc.keys.resize(cap + 1);
+  const Counts c = countAndCollect(x, n, tLo, sc.keys.data(), cap);
+  if (c.nonFinite) return TopkStatus::kNonFinite;
+  if (c.atLeast < k || c.atLeast > cap) return exact();
+  size_t above = 0;
+  for (size_t j = 0; j < c.atLeast; ++j) above += (sc.keys[j] >> 32) > tHi ? 1 : 0;
+  if (above > k) return exact();
+  // Everything above tHi and the lowest-index candidates at or below it: candidates are in
+  // index order, so one walk writes the indices ascending.
+  size_t fill = k - above, out = 0;
+  for (size_t j = 0; j < c.atLeast && out < k; ++j) {
+    const bool high = (sc.keys[j] >> 32) > tHi;
+    if (high || fill > 0) {
+      fill -= high ? 0 : 1;
+      indices[out++] = indexOf(sc.keys[j]);
+    }
+  }
+  sc.path = TopkScratch::Path::kBracket;
+  if (bracket != nullptr) {
+    bracket->lo = asFloat(tLo);
+    bracket->hi = asFloat(tHi);
+  }
+  return TopkStatus::kOk;
+}
+
 TopkStatus topkReference(const float* x, size_t n, size_t k, uint32_t* indices) {
   std::vector<uint64_t> keys(n);
   for (size_t i = 0; i < n; ++i) {

@@ -142,3 +142,74 @@ TEST(TopkExact, RefusesNonFinite) {
 
 }  // namespace
 }  // namespace torc::kernels
+
+namespace torc::kernels {
+namespace {
+
+// topkThreshold's promise (topk.h) on x: exactly k indices, ascending, distinct; every selected
+// |x| >= lo, every other |x| <= hi, lo <= hi; and it differs from the exact TopK only by
+// elements whose magnitudes lie in [lo, hi]. Returns the path taken.
+Path expectBracketed(const std::vector<float>& x, size_t k, const char* what) {
+  TopkScratch sc;
+  TopkBracket b{-1.0f, -1.0f};
+  std::vector<uint32_t> idx(k, 0xdeadbeef);
+  EXPECT_EQ(topkThreshold(x.data(), x.size(), k, idx.data(), &b, &sc), TopkStatus::kOk) << what;
+  EXPECT_TRUE(std::is_sorted(idx.begin(), idx.end()) && std::adjacent_find(idx.begin(), idx.end()) == idx.end())
+      << what << ": indices not ascending and distinct";
+  EXPECT_LE(b.lo, b.hi) << what;
+  std::vector<char> chosen(x.size(), 0);
+  for (uint32_t i : idx) {
+    if (i >= x.size()) {
+      ADD_FAILURE() << what << ": index " << i << " out of range";
+      return sc.path;
+    }
+    chosen[i] = 1;
+  }
+  size_t bad = 0;
+  for (size_t i = 0; i < x.size(); ++i) bad += chosen[i] ? std::fabs(x[i]) < b.lo : std::fabs(x[i]) > b.hi;
+  EXPECT_EQ(bad, 0u) << what << ", k " << k << ": elements on the wrong side of [" << b.lo << ", " << b.hi << "]";
+  for (uint32_t i : reference(x, k))
+    if (!chosen[i]) {
+      EXPECT_GE(std::fabs(x[i]), b.lo) << what << ": a top-k element below the bracket";
+    }
+  if (sc.path != Path::kBracket) {
+    EXPECT_EQ(idx, reference(x, k)) << what << ": the fallback is the exact set";
+  }
+  return sc.path;
+}
+
+TEST(TopkThreshold, BracketHoldsAndTheFastPathRuns) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> d(0.f, 1.f);
+  for (size_t n : {1u, 1000u, 65537u, 300001u, 1u << 21}) {
+    std::vector<float> x(n);
+    for (auto& v : x) v = d(rng);
+    for (size_t k : {size_t{0}, size_t{1}, n / 1000, n / 100, n / 10, n - 1, n}) {
+      if (k > n) continue;
+      const Path path = expectBracketed(x, k, "normal");
+      if (n == 1u << 21 && (k == n / 1000 || k == n / 100)) {
+        EXPECT_EQ(path, Path::kBracket) << "k " << k;
+      }
+    }
+  }
+}
+
+TEST(TopkThreshold, TiesZerosAndMisleadingSamplesKeepThePromise) {
+  std::mt19937 rng(5);
+  std::vector<float> ties(300000);
+  for (auto& v : ties) v = static_cast<float>(rng() % 3) * ((rng() & 1) ? 1.f : -1.f);
+  for (size_t k : {size_t{7}, size_t{3000}, size_t{150000}}) expectBracketed(ties, k, "ties");
+  std::vector<float> hidden(1 << 20, 1.f);  // the strided sample sees none of the large values
+  for (size_t i = 1; i < hidden.size(); i += 64) hidden[i] = 1000.f + static_cast<float>(i % 977);
+  for (size_t k : {size_t{100}, size_t{16384}, size_t{20000}}) expectBracketed(hidden, k, "hidden");
+  std::vector<float> sparse(1 << 21, 0.0f);
+  for (size_t j = 0; j < 41943; ++j) sparse[rng() % sparse.size()] = static_cast<float>(rng() % 1000 + 1);
+  expectBracketed(sparse, 20000, "mostly zeros");
+  std::vector<float> x(100000, 1.f);
+  x[777] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<uint32_t> idx(10);
+  EXPECT_EQ(topkThreshold(x.data(), x.size(), 10, idx.data(), nullptr, nullptr), TopkStatus::kNonFinite);
+}
+
+}  // namespace
+}  // namespace torc::kernels
