@@ -129,41 +129,33 @@ class Selector {
   bool rankKeys(uint64_t* keys, size_t count) {
     uint64_t* sorted = buf_.get<uint64_t>(count, &err);
     uint32_t* picked = buf_.get<uint32_t>(k_, &err);
-    if (err != cudaSuccess) return false;
-    size_t bytes = 0;
-    err = cub::DeviceRadixSort::SortKeysDescending(nullptr, bytes, keys, sorted, count, 0, 64, stream_);
-    void* temp = buf_.get<char>(bytes, &err);
-    if (err == cudaSuccess)
-      err = cub::DeviceRadixSort::SortKeysDescending(temp, bytes, keys, sorted, count, 0, 64, stream_);
-    if (err != cudaSuccess) return false;
+    if (err != cudaSuccess || !cub2([&](void* t, size_t& b) {
+          return cub::DeviceRadixSort::SortKeysDescending(t, b, keys, sorted, count, 0, 64, stream_);
+        }))
+      return false;
     const size_t T = threadsFor(k_);
     takeKernel<<<blocksFor(T), kThreads, 0, stream_>>>(sorted, k_, picked, T);
-    bytes = 0;
-    err = cub::DeviceRadixSort::SortKeys(nullptr, bytes, picked, indices_, k_, 0, 32, stream_);
-    temp = buf_.get<char>(bytes, &err);
-    if (err == cudaSuccess) err = cub::DeviceRadixSort::SortKeys(temp, bytes, picked, indices_, k_, 0, 32, stream_);
-    if (err == cudaSuccess) err = cudaStreamSynchronize(stream_);
+    if (!cub2([&](void* t, size_t& b) { return cub::DeviceRadixSort::SortKeys(t, b, picked, indices_, k_, 0, 32, stream_); }))
+      return false;
+    err = cudaStreamSynchronize(stream_);
     return err == cudaSuccess;
   }
   bool reduceSum(const uint32_t* in, uint32_t* out, size_t count) {
-    size_t bytes = 0;
-    err = cub::DeviceReduce::Sum(nullptr, bytes, in, out, count, stream_);
-    void* temp = buf_.get<char>(bytes, &err);
-    if (err == cudaSuccess) err = cub::DeviceReduce::Sum(temp, bytes, in, out, count, stream_);
-    return err == cudaSuccess;
+    return cub2([&](void* t, size_t& b) { return cub::DeviceReduce::Sum(t, b, in, out, count, stream_); });
   }
   bool reduceMax(const uint32_t* in, uint32_t* out, size_t count) {
-    size_t bytes = 0;
-    err = cub::DeviceReduce::Max(nullptr, bytes, in, out, count, stream_);
-    void* temp = buf_.get<char>(bytes, &err);
-    if (err == cudaSuccess) err = cub::DeviceReduce::Max(temp, bytes, in, out, count, stream_);
-    return err == cudaSuccess;
+    return cub2([&](void* t, size_t& b) { return cub::DeviceReduce::Max(t, b, in, out, count, stream_); });
   }
   bool scan(const uint32_t* in, uint32_t* out, size_t count) {
+    return cub2([&](void* t, size_t& b) { return cub::DeviceScan::ExclusiveSum(t, b, in, out, count, stream_); });
+  }
+  // CUB's two calls: the size of the temporary storage, then the work with it.
+  template <typename Call>
+  bool cub2(Call call) {
     size_t bytes = 0;
-    err = cub::DeviceScan::ExclusiveSum(nullptr, bytes, in, out, count, stream_);
+    err = call(nullptr, bytes);
     void* temp = buf_.get<char>(bytes, &err);
-    if (err == cudaSuccess) err = cub::DeviceScan::ExclusiveSum(temp, bytes, in, out, count, stream_);
+    if (err == cudaSuccess) err = call(temp, bytes);
     return err == cudaSuccess;
   }
 
