@@ -87,9 +87,8 @@ Status hierarchical(Comm& c, const float* a, size_t n, size_t k, float* out, std
   std::vector<float> nzVal;
   compactNonzero(res.data(), mine.off, mine.len, &nzIdx, &nzVal);
   const auto m = static_cast<uint32_t>(nzIdx.size());
-  std::vector<uint32_t> counts(static_cast<size_t>(p));
-  algos::CollArgs ga = args(algos::Coll::kAllGather, 1);
-  TORC_RETURN_IF_ERROR(c.run(ga, &m, counts.data(), DType::kUint32, RedOp::kSum));
+  std::vector<uint32_t> counts;
+  TORC_RETURN_IF_ERROR(gatherCounts(c, &m, 1, &counts));
   std::vector<char> block;
   encode(nzIdx.data(), nzVal.data(), m, mine.off, mine.len, &block);
   block.insert(block.end(), list.begin(), list.begin() + static_cast<ptrdiff_t>(kl * sizeof(uint32_t)));
@@ -112,14 +111,7 @@ Status hierarchical(Comm& c, const float* a, size_t n, size_t k, float* out, std
     const algos::Range s = shard(q);
     const size_t mq = q == l ? m : counts[static_cast<size_t>(node[q])], head = blockBytes(mq, s.len);
     const char* b = q == l ? block.data() : sc.recv[q].data();
-    if (denseForm(mq, s.len)) {
-      std::memcpy(out + s.off, b, s.len * sizeof(float));
-    } else {
-      std::fill(out + s.off, out + s.off + s.len, 0.0f);
-      const uint32_t* bi = indicesOf(b);
-      const float* bv = valuesOf(b, mq);
-      for (size_t j = 0; j < mq; ++j) out[bi[j]] = bv[j];
-    }
+    decode(b, mq, denseForm(mq, s.len), s.off, s.len, out);
     const uint32_t* selected = indicesOf(b + head);
     delivered->insert(delivered->end(), selected, selected + budget(q));
   }

@@ -29,12 +29,6 @@ Status accumulate(const char* block, size_t m, size_t off, size_t len, float* ac
   return Status::ok();
 }
 
-// All-gather of one uint32 per rank (p uint32 each).
-Status gatherCounts(Comm& c, const uint32_t* mine, size_t per, std::vector<uint32_t>* all) {
-  all->resize(per * static_cast<size_t>(c.nranks()));
-  return c.run(args(algos::Coll::kAllGather, per), mine, all->data(), DType::kUint32, RedOp::kSum);
-}
-
 // The sparse reduce-scatter: sc.acc = this rank's range of sum over ranks of S_r.
 Status reduceScatter(Comm& c, size_t n, size_t k, Scratch& sc) {
   const int p = c.nranks(), r = c.rank();
@@ -114,15 +108,9 @@ Status gatherOwners(Comm& c, size_t n, const uint32_t* idx, const float* val, co
   for (size_t q = 0; q < P; ++q) {
     const algos::Range range = algos::evenSplit(n, p, static_cast<int>(q));
     const char* b = blockOf(q);
-    if (!asPairs && denseForm(m[q], range.len)) {
-      std::memcpy(out + range.off, b, range.len * sizeof(float));
-      continue;
-    }
-    std::fill(out + range.off, out + range.off + range.len, 0.0f);
-    const uint32_t* bi = indicesOf(b);
-    const float* bv = valuesOf(b, m[q]);
-    for (size_t j = 0; j < m[q]; ++j) out[bi[j]] = bv[j];
-    if (result != nullptr) result->insert(result->end(), bi, bi + m[q]);
+    const bool dense = !asPairs && denseForm(m[q], range.len);
+    decode(b, m[q], dense, range.off, range.len, out);
+    if (result != nullptr && !dense) result->insert(result->end(), indicesOf(b), indicesOf(b) + m[q]);
   }
   return Status::ok();
 }

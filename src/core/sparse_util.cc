@@ -76,6 +76,22 @@ void encode(const uint32_t* idx, const float* val, size_t m, size_t off, size_t 
   }
 }
 
+void decode(const char* block, size_t m, bool dense, size_t off, size_t len, float* out) {
+  if (dense) {
+    std::memcpy(out + off, block, len * sizeof(float));
+    return;
+  }
+  std::fill(out + off, out + off + len, 0.0f);
+  const uint32_t* idx = indicesOf(block);
+  const float* val = valuesOf(block, m);
+  for (size_t j = 0; j < m; ++j) out[idx[j]] = val[j];
+}
+
+Status gatherCounts(Comm& c, const uint32_t* mine, size_t per, std::vector<uint32_t>* all) {
+  all->resize(per * static_cast<size_t>(c.nranks()));
+  return c.run(args(algos::Coll::kAllGather, per), mine, all->data(), DType::kUint32, RedOp::kSum);
+}
+
 void compactNonzero(const float* acc, size_t off, size_t len, std::vector<uint32_t>* idx, std::vector<float>* val) {
   idx->clear();
   val->clear();

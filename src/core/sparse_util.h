@@ -46,6 +46,11 @@ size_t blockBytes(size_t m, size_t len);
 // m entries (indices ascending, in [off, off + len)) as a block: dense (zero elsewhere) where
 // denseForm, else [m uint32 indices | m float32 values].
 void encode(const uint32_t* idx, const float* val, size_t m, size_t off, size_t len, std::vector<char>* block);
+// Writes a block of m entries of [off, off + len) into out[off, off + len): a dense block as it
+// is, pairs over zeros. Indices must have been checked.
+void decode(const char* block, size_t m, bool dense, size_t off, size_t len, float* out);
+// All-gather of `per` uint32 from every rank (p * per into *all).
+Status gatherCounts(Comm& c, const uint32_t* mine, size_t per, std::vector<uint32_t>* all);
 // The entries of acc[0..len) whose bits are not zero, as indices off + j and values, in order.
 void compactNonzero(const float* acc, size_t off, size_t len, std::vector<uint32_t>* idx, std::vector<float>* val);
 
