@@ -10,6 +10,7 @@
 #include <limits.h>  // PATH_MAX
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -291,7 +292,9 @@ int Launcher::run() {
 }
 
 std::string Launcher::startRank(Rank& r, long localRank, char* const* argv) {
-  std::vector<std::string> env = rankEnvironment(opts_, localRank, rootAddr_, secret_);
+  cpu_set_t cpus;
+  const int ncpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  std::vector<std::string> env = rankEnvironment(opts_, localRank, rootAddr_, secret_, ncpus);
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);

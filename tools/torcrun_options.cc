@@ -61,6 +61,11 @@ options:
                          M > N. TORC_SECRET must then be set in the environment, the
                          same for every instance. Default: 127.0.0.1 with a free port
                          and a fresh random secret.
+  --bind auto|core|none  core: each rank binds itself to a core of its own (TORC_BIND=1);
+                         none: TORC_BIND=0; auto (default): core when this torcrun starts
+                         the whole job on no more ranks than it has CPUs and TORC_BIND is
+                         not set, as mpirun binds small jobs (ranks that keep their core
+                         keep its caches; their waits spin, which is why they need one each)
   --no-prefix            ranks write straight to torcrun's stdout and stderr
   --grace SECONDS        wait between SIGTERM and SIGKILL on teardown (default 3)
   --timeout SECONDS      kill the job after this long and exit 124 (default: none)
@@ -110,7 +115,7 @@ std::string parseArgs(int argc, char** argv, Options* o) {
       continue;
     }
     const bool known = name == "-n" || name == "--rank-offset" || name == "--nranks-total" || name == "--root-addr" ||
-                       name == "--grace" || name == "--timeout";
+                       name == "--grace" || name == "--timeout" || name == "--bind";
     if (!known) return "unknown option " + arg;
     if (!inlineValue) {
       if (i + 1 >= argc) return "option " + name + " needs a value";
@@ -130,6 +135,9 @@ std::string parseArgs(int argc, char** argv, Options* o) {
         return bad + ": need HOST:PORT";
       }
       o->rootAddr = value;
+    } else if (name == "--bind") {
+      if (value != "auto" && value != "core" && value != "none") return bad + ": need auto, core or none";
+      o->bind = value;
     } else if (name == "--grace") {
       if (!parseSeconds(value, &o->graceSeconds)) return bad + ": need seconds >= 0";
     } else if (!parseSeconds(value, &o->timeoutSeconds) || o->timeoutSeconds <= 0) {
@@ -191,7 +199,7 @@ bool resolveProgram(const std::string& name, std::string* path, std::string* why
 }
 
 std::vector<std::string> rankEnvironment(const Options& o, long localRank, const std::string& rootAddr,
-                                         const std::string& secret) {
+                                         const std::string& secret, int cpus) {
   const std::string rank = std::to_string(o.rankOffset + localRank);
   const std::string local = std::to_string(localRank);
   const std::string total = std::to_string(o.nranksTotal);
@@ -215,6 +223,13 @@ std::vector<std::string> rankEnvironment(const Options& o, long localRank, const
     }
   }
   for (const auto& [key, value] : ours) env.push_back(std::string(key) + "=" + *value);
+  const bool autoBinds = o.bind == "auto" && getenv("TORC_BIND") == nullptr && o.nranksTotal == o.nranks &&
+                         o.nranks <= cpus;
+  if (o.bind != "auto" || autoBinds) {
+    env.erase(std::remove_if(env.begin(), env.end(), [](const std::string& kv) { return kv.rfind("TORC_BIND=", 0) == 0; }),
+              env.end());
+    env.push_back(o.bind == "none" ? "TORC_BIND=0" : "TORC_BIND=1");
+  }
   return env;
 }
 

@@ -15,6 +15,7 @@ struct Options {
   long nranksTotal = 0;  // ranks in the whole job; parseArgs sets it to nranks when not given
   std::string rootAddr;  // empty: pick 127.0.0.1 and a free port
   bool prefix = true;
+  std::string bind = "auto";  // auto|core|none: TORC_BIND for the ranks (see kTorcrunUsage)
   double graceSeconds = 3;
   double timeoutSeconds = 0;  // 0: none
   bool help = false;
@@ -34,8 +35,8 @@ bool isExecutableFile(const std::string& path, std::string* why);
 bool resolveProgram(const std::string& name, std::string* path, std::string* why);
 
 /// The current environment, with the TORC_* and torchrun variables of one rank replacing any inherited
-/// ones, as KEY=VALUE strings for execve.
+/// ones, as KEY=VALUE strings for execve. cpus: how many CPUs torcrun may use (for --bind auto).
 std::vector<std::string> rankEnvironment(const Options& opts, long localRank, const std::string& rootAddr,
-                                         const std::string& secret);
+                                         const std::string& secret, int cpus);
 
 }  // namespace torc::tools

@@ -43,9 +43,11 @@ struct CollArgs {
   size_t smallMaxBytes = 16 << 10;
   // Shared-memory paths on one node: the segment's slot size (0: there is none); collectives whose
   // contribution per rank fits oneshotMaxBytes run one-shot, larger all-reduces that fit a slot
-  // two-shot.
+  // two-shot, and so do all larger ones (in rounds of a slot) when ownCores: every rank of this
+  // machine has a core to itself, so the rounds' flags are handed over by spinning.
   size_t shmSlotBytes = 0;
   size_t oneshotMaxBytes = 32 << 10;
+  bool ownCores = false;
   // The staged all-reduce (staged.h) is set up: one node, shared segment and peers' memory.
   bool stagedOk = false;
   size_t stagedMinBytes = 16 << 20;  // out-of-place all-reduces from this size run staged (auto)

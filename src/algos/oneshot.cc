@@ -2,11 +2,13 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
 
+#include "kernels/copy.h"
 #include "src/algos/plan.h"
 #include "src/transport/shm/shm_segment.h"
 
@@ -138,7 +140,32 @@ Status OneShot::postAndWait(const ExecContext& ctx, double timeoutSec, const cha
 
 Status OneShot::run(const CollArgs& a, const void* input, void* output, kernels::DType dtype, kernels::RedOp op,
                     bool twoShot, const ExecContext& ctx, double timeoutSec) {
+  if (!twoShot || a.coll != Coll::kAllReduce) return runRound(a, input, output, dtype, op, false, false, ctx, timeoutSec);
+  // Two-shot in rounds of a slot: a round's slots are still in cache when the peers read them,
+  // so memory sees each input read once and each output written once. Every element is reduced
+  // in rank order whatever the rounds, so the bits are those of a single round. Large
+  // out-of-place results leave the cache anyway: they are written with non-temporal stores.
+  const size_t per = std::max<size_t>(1, maxBytes_ / a.elemSize);
+  const bool streaming = input != output && a.count * a.elemSize >= a.stagedMinBytes;
+  for (size_t off = 0; off < a.count || off == 0; off += per) {
+    CollArgs round = a;
+    round.count = std::min(per, a.count - off);
+    const size_t b = off * a.elemSize;
+    TORC_RETURN_IF_ERROR(runRound(round, static_cast<const char*>(input) + b, static_cast<char*>(output) + b, dtype,
+                                  op, true, streaming, ctx, timeoutSec));
+  }
+  return Status::ok();
+}
+
+Status OneShot::runRound(const CollArgs& a, const void* input, void* output, kernels::DType dtype, kernels::RedOp op,
+                         bool twoShot, bool streaming, const ExecContext& ctx, double timeoutSec) {
   const size_t es = a.elemSize, n = a.count, bytes = n * es;
+  auto copyOut = [streaming](char* dst, const char* src, size_t len) {
+    if (streaming)
+      kernels::copyStreaming(dst, src, len);
+    else
+      memcpy(dst, src, len);
+  };
   const int p = nranks_, r = rank_;
   if (postedBytes(a) > maxBytes_)
     return errorf(Code::kInternalError, "one-shot %s of %zu bytes does not fit a %zu-byte slot", collName(a.coll),
@@ -171,13 +198,13 @@ Status OneShot::run(const CollArgs& a, const void* input, void* output, kernels:
       kernels::reduce(dtype, op, acc, src(0), src(1), mineR.len);
       for (int q = 2; q < p; ++q) kernels::reduce(dtype, op, acc, acc, src(q), mineR.len);
       if (op == kernels::RedOp::kAvg) kernels::finalizeAvg(dtype, acc, mineR.len, p);
-      memcpy(out + off, acc, mineR.len * es);
+      copyOut(out + off, acc, mineR.len * es);
     }
     TORC_RETURN_IF_ERROR(postAndWait(ctx, timeoutSec, collName(a.coll)));
     for (int q = 0; q < p; ++q) {
       if (q == r) continue;
       const Range s = evenSplit(n, p, q);
-      memcpy(out + s.off * es, slot(q, seq, posted) + s.off * es, s.len * es);
+      copyOut(out + s.off * es, slot(q, seq, posted) + s.off * es, s.len * es);
     }
     return Status::ok();
   }

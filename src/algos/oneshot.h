@@ -42,7 +42,8 @@ class OneShot {
   // Runs all-reduce, all-gather, reduce-scatter, broadcast, reduce or barrier (a.coll) on this
   // rank; postedBytes(a) must fit a slot. twoShot (all-reduce only): each rank reduces only its
   // slice and the slices are gathered after a second flag, which reads 3 buffers' worth per
-  // rank instead of p (the same bits as one-shot: every element is reduced in rank order).
+  // rank instead of p (the same bits as one-shot: every element is reduced in rank order); an
+  // all-reduce of any size, in rounds of a slot.
   Status run(const CollArgs& a, const void* input, void* output, kernels::DType dtype, kernels::RedOp op,
              bool twoShot, const ExecContext& ctx, double timeoutSec);
 
@@ -51,6 +52,10 @@ class OneShot {
       : base_(base), rank_(rank), nranks_(nranks), maxBytes_(maxBytes), slotBytes_(slotBytes) {}
   // Raises this rank's flag one phase and waits for every rank to reach that phase.
   Status postAndWait(const ExecContext& ctx, double timeoutSec, const char* what);
+  // One round: the whole of a (which fits a slot); streaming writes the output with
+  // non-temporal stores (two-shot only).
+  Status runRound(const CollArgs& a, const void* input, void* output, kernels::DType dtype, kernels::RedOp op,
+                  bool twoShot, bool streaming, const ExecContext& ctx, double timeoutSec);
   Status waitForAll(uint32_t target, const ExecContext& ctx, double timeoutSec, const char* what);
   // Where rank r's contribution of `bytes` to call seq lives.
   const char* slot(int r, uint32_t seq, size_t bytes) const;

@@ -13,9 +13,12 @@
 TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct|rd|oneshot|twoshot|staged|torus2d",
                   "all-reduce algorithm: ring, direct (one node, reads and writes peers' memory), staged (one "
                   "node, reads peers' memory, results staged in shared memory), rd (recursive doubling), oneshot "
-                  "and twoshot (one node, through shared memory, up to TORC_SHM_SLOT_BYTES), auto (oneshot up to "
-                  "TORC_ONESHOT_MAX_BYTES, twoshot up to TORC_SHM_SLOT_BYTES, else rd up to TORC_SMALL_MAX_BYTES, staged from TORC_STAGED_MIN_BYTES out of place and direct from TORC_DIRECT_MIN_BYTES when possible, "
-                  "else ring), torus2d (hierarchical: rows within nodes, columns across them; TORC_TORUS_DIMS)");
+                  "(one node, through shared memory, up to TORC_SHM_SLOT_BYTES), twoshot (the same, larger sizes in "
+                  "rounds of a slot), auto (oneshot up to TORC_ONESHOT_MAX_BYTES, twoshot up to TORC_SHM_SLOT_BYTES "
+                  "and above it when every rank of the machine has a core of its own, else rd up to "
+                  "TORC_SMALL_MAX_BYTES, staged from TORC_STAGED_MIN_BYTES out of place and direct from "
+                  "TORC_DIRECT_MIN_BYTES when possible, else ring), torus2d (hierarchical: rows within nodes, columns "
+                  "across them; TORC_TORUS_DIMS)");
 
 namespace torc::algos {
 
@@ -36,15 +39,17 @@ const char* collName(Coll c) {
 
 ShmPath shmPath(const CollArgs& a) {
   const size_t bytes = OneShot::postedBytes(a);
-  if (a.shmSlotBytes == 0 || a.nranks < 2 || bytes > a.shmSlotBytes) return ShmPath::kNone;
-  if (a.coll != Coll::kAllReduce) return bytes <= a.oneshotMaxBytes ? ShmPath::kOneShot : ShmPath::kNone;
+  if (a.shmSlotBytes == 0 || a.nranks < 2) return ShmPath::kNone;
   const std::string algo = a.algo ? a.algo : torcParamAlgo();
+  // Two-shot runs any size, in rounds of a slot.
+  if (a.coll == Coll::kAllReduce && algo == "twoshot") return ShmPath::kTwoShot;
+  if (a.coll == Coll::kAllReduce && algo == "auto" && bytes > a.shmSlotBytes && a.ownCores) return ShmPath::kTwoShot;
+  if (bytes > a.shmSlotBytes) return ShmPath::kNone;
+  if (a.coll != Coll::kAllReduce) return bytes <= a.oneshotMaxBytes ? ShmPath::kOneShot : ShmPath::kNone;
   if (algo == "oneshot") return ShmPath::kOneShot;
-  if (algo == "twoshot") return ShmPath::kTwoShot;
   if (algo != "auto") return ShmPath::kNone;
   if (bytes <= a.oneshotMaxBytes) return ShmPath::kOneShot;
-  // At p = 2 two-shot reads as much as one-shot and direct measured faster above it.
-  return a.nranks > 2 ? ShmPath::kTwoShot : ShmPath::kNone;
+  return ShmPath::kTwoShot;
 }
 
 // Staged pays where its non-temporal stores do: large out-of-place results. In place, and below

@@ -206,11 +206,22 @@ Status Comm::init(const RootInfo& root) {
   }
   // Ranks sharing cores must not spin: the rank being waited for may need this very core.
   // Count every rank of this machine, also those in other network namespaces (emulated nodes).
-  cpu_set_t cpus;
-  int cores = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  // Count every rank of this machine, and the CPUs they may run on together (as they were
+  // before TORC_BIND: a launcher's binding of each rank to a core of its own leaves as many
+  // cores as ranks).
   const std::string machine = topology::machineOf(peers_[static_cast<size_t>(rank_)].nodeId);
   int machineRanks = 0;
-  for (auto& id : nodeIds) machineRanks += topology::machineOf(id) == machine ? 1 : 0;
+  std::set<int> machineCpus;
+  bool cpusKnown = true;
+  for (size_t q = 0; q < peers_.size(); ++q) {
+    if (topology::machineOf(nodeIds[q]) != machine) continue;
+    ++machineRanks;
+    cpusKnown = topology::addCpuList(peers_[q].topo.boundCpus, &machineCpus) && cpusKnown;
+  }
+  cpu_set_t cpus;
+  const int cores = cpusKnown ? static_cast<int>(machineCpus.size())
+                              : sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  ownCores_ = machineRanks <= cores;
   int64_t spin = torcParamSpinUs();
   ctx_.spinUs = static_cast<int>(spin >= 0 ? spin : (machineRanks > cores ? 0 : 50));
   // Nor yield: among ranks that share cores, sched_yield can hand the core back and forth between
@@ -407,6 +418,7 @@ Status Comm::run(const algos::CollArgs& in, const void* input, void* output, ker
   a.smallMaxBytes = smallMaxBytes_;
   a.shmSlotBytes = oneshot_ ? shmSlotBytes_ : 0;
   a.oneshotMaxBytes = oneshotMaxBytes_;
+  a.ownCores = ownCores_;
   a.stagedOk = staged_ != nullptr;
   a.stagedMinBytes = stagedMinBytes_;
   a.torusRows = torusRows_;

@@ -96,6 +96,7 @@ class Comm {
   size_t directChunkBytes_ = 0;
   size_t shmSlotBytes_ = 0;     // the shared segment's slot size (0: no segment)
   size_t oneshotMaxBytes_ = 0;
+  bool ownCores_ = false;  // every rank of this machine has a core of its own
   std::unique_ptr<transport::DirectAccess> direct_;
   std::unique_ptr<transport::ShmSegment> shm_;  // this node's segment (all ranks on one node)
   std::unique_ptr<algos::OneShot> oneshot_;

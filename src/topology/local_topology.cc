@@ -287,3 +287,33 @@ Result<std::string> bindNearDevices(const LocalTopology& lt, int localRank, int 
 }
 
 }  // namespace torc::topology
+
+namespace torc::topology {
+
+bool addCpuList(const std::string& list, std::set<int>* cpus) {
+  std::set<int> got;
+  size_t i = 0;
+  auto number = [&](int* v) {
+    if (i >= list.size() || !isdigit(static_cast<unsigned char>(list[i]))) return false;
+    long x = 0;
+    while (i < list.size() && isdigit(static_cast<unsigned char>(list[i])) && x < (1 << 20)) x = x * 10 + (list[i++] - '0');
+    *v = static_cast<int>(x);
+    return x < (1 << 20);
+  };
+  while (i < list.size()) {
+    int lo = 0, hi = 0;
+    if (!number(&lo)) return false;
+    hi = lo;
+    if (i < list.size() && list[i] == '-') {
+      ++i;
+      if (!number(&hi) || hi < lo) return false;
+    }
+    for (int c = lo; c <= hi; ++c) got.insert(c);
+    if (i < list.size() && list[i++] != ',') return false;
+  }
+  if (got.empty()) return false;
+  cpus->insert(got.begin(), got.end());
+  return true;
+}
+
+}  // namespace torc::topology

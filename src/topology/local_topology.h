@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,5 +50,9 @@ Result<std::string> bindNearDevices(const LocalTopology& t, int localRank, int l
 
 // JSON string escaping for the printers.
 std::string jsonQuote(const std::string& s);
+
+// The CPUs of a list such as "0-3,8,10-11" (LocalTopology::boundCpus) added to *cpus; false
+// (and *cpus unchanged) when the list is empty or malformed.
+bool addCpuList(const std::string& list, std::set<int>* cpus);
 
 }  // namespace torc::topology

@@ -120,15 +120,20 @@ TEST(Forced, TopkHierarchicalOnPretendNodes) {
   }
 }
 
+// Whole calls in one slot, and slots of 4000 bytes: every size above that runs in rounds, with
+// a short last one, and non-temporal stores out of place.
 TEST(Forced, TwoShotAllReduceEverySize) {
-  for (int p : {2, 3, 5}) {
-    for (const char* suite : {"allreduce", "floats"}) {
-      JobOptions o;
-      o.env["TORC_SHM_SLOT_BYTES"] = "8000000";
-      o.env["TORC_ALGO"] = "twoshot";
-      o.deadlineSec = 600;
-      auto res = runJob(worker(), {suite, "100003"}, p, o);
-      for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << suite << " p " << p << describe(res);
+  for (const char* slot : {"8000000", "4000"}) {
+    for (int p : {2, 3, 5}) {
+      for (const char* suite : {"allreduce", "floats"}) {
+        JobOptions o;
+        o.env["TORC_SHM_SLOT_BYTES"] = slot;
+        o.env["TORC_STAGED_MIN_BYTES"] = slot[0] == '4' ? "0" : "1000000000";
+        o.env["TORC_ALGO"] = "twoshot";
+        o.deadlineSec = 600;
+        auto res = runJob(worker(), {suite, "100003"}, p, o);
+        for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << suite << " p " << p << " slot " << slot << describe(res);
+      }
     }
   }
 }
@@ -199,7 +204,7 @@ TEST_P(DeadPeer, GivesAnErrorWithinTheTimeout) {
 
 INSTANTIATE_TEST_SUITE_P(Failures, DeadPeer,
                          ::testing::Values(DeadPeerCase{"4194304", "auto"}, DeadPeerCase{"4194304", "staged"},
-                                           DeadPeerCase{"16", "auto"}),
+                                           DeadPeerCase{"4194304", "twoshot"}, DeadPeerCase{"16", "auto"}),
                          [](const auto& info) {
                            return std::string(info.param.count[0] == '4' ? "Large_" : "Small_") + info.param.algo;
                          });

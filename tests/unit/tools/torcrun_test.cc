@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -310,6 +311,46 @@ TEST_F(TorcrunTest, RankOffsetJoinsALargerJobAndOverridesInheritedValues) {
                                         g, "5", l, "2"};
     EXPECT_EQ(splitWords(byRank[rank][0]), want) << "rank " << rank;
   }
+}
+
+// --bind decides TORC_BIND: auto binds a whole job of no more ranks than CPUs, unless the caller
+// set TORC_BIND; core and none say so whatever was inherited.
+TEST_F(TorcrunTest, BindSetsTorcBindForTheRanks) {
+  cpu_set_t cpus;
+  ASSERT_EQ(sched_getaffinity(0, sizeof cpus, &cpus), 0);
+  const int n = CPU_COUNT(&cpus);
+  auto bindOf = [](const RunResult& r) {
+    std::vector<std::string> got;
+    for (auto& [rank, lines] : linesByRank(r.out))
+      for (auto& l : lines) got.push_back(l);
+    return got;
+  };
+  const char* kShow = "echo \"bind=${TORC_BIND-unset}\"";
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {{"-n", std::to_string(n)}, {}, "bind=1"},
+      {{"-n", std::to_string(n + 1)}, {}, "bind=unset"},
+      {{"-n", "1"}, {"TORC_BIND=0"}, "bind=0"},
+      {{"-n", "1", "--bind", "none"}, {"TORC_BIND=1"}, "bind=0"},
+      {{"-n", std::to_string(n + 1), "--bind=core"}, {"TORC_BIND=0"}, "bind=1"},
+      {{"-n", "1", "--nranks-total", "2", "--root-addr", "h:1"}, {"TORC_SECRET=abc"}, "bind=unset"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = c.args;
+    args.insert(args.end(), {"/bin/sh", "-c", kShow});
+    const RunResult r = run(args, c.env);
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    const auto got = bindOf(r);
+    ASSERT_FALSE(got.empty()) << r.out;
+    for (const auto& line : got) EXPECT_EQ(line, c.want) << c.args[1] << (c.args.size() > 2 ? " " + c.args[2] : "");
+  }
+  const RunResult bad = run({"-n", "1", "--bind", "socket", "true"});
+  EXPECT_EQ(bad.exitCode, 2);
+  EXPECT_NE(bad.err.find("--bind"), std::string::npos) << bad.err;
 }
 
 TEST_F(TorcrunTest, MultiInstanceOptionsAreChecked) {
