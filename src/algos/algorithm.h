@@ -43,8 +43,9 @@ struct CollArgs {
   size_t smallMaxBytes = 16 << 10;
   // Shared-memory paths on one node: the segment's slot size (0: there is none); collectives whose
   // contribution per rank fits oneshotMaxBytes run one-shot, larger all-reduces that fit a slot
-  // two-shot, and so do all larger ones (in rounds of a slot) when ownCores: every rank of this
-  // machine has a core to itself, so the rounds' flags are handed over by spinning.
+  // two-shot, and so do larger ones in rounds of a slot: all of them when ownCores (every rank of
+  // this machine has a core of its own, so the rounds' flags are handed over by spinning), else
+  // those below stagedMinBytes.
   size_t shmSlotBytes = 0;
   size_t oneshotMaxBytes = 32 << 10;
   bool ownCores = false;

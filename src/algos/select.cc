@@ -15,7 +15,8 @@ TORC_PARAM_CHOICE(Algo, "ALGO", "auto", "auto|ring|direct|rd|oneshot|twoshot|sta
                   "node, reads peers' memory, results staged in shared memory), rd (recursive doubling), oneshot "
                   "(one node, through shared memory, up to TORC_SHM_SLOT_BYTES), twoshot (the same, larger sizes in "
                   "rounds of a slot), auto (oneshot up to TORC_ONESHOT_MAX_BYTES, twoshot up to TORC_SHM_SLOT_BYTES "
-                  "and above it when every rank of the machine has a core of its own, else rd up to "
+                  "and above it in rounds (every size when each rank of the machine has a core of its own, else up to "
+                  "TORC_STAGED_MIN_BYTES), else rd up to "
                   "TORC_SMALL_MAX_BYTES, staged from TORC_STAGED_MIN_BYTES out of place and direct from "
                   "TORC_DIRECT_MIN_BYTES when possible, else ring), torus2d (hierarchical: rows within nodes, columns "
                   "across them; TORC_TORUS_DIMS)");
@@ -43,7 +44,12 @@ ShmPath shmPath(const CollArgs& a) {
   const std::string algo = a.algo ? a.algo : torcParamAlgo();
   // Two-shot runs any size, in rounds of a slot.
   if (a.coll == Coll::kAllReduce && algo == "twoshot") return ShmPath::kTwoShot;
-  if (a.coll == Coll::kAllReduce && algo == "auto" && bytes > a.shmSlotBytes && a.ownCores) return ShmPath::kTwoShot;
+  // Above a slot, rounds of it: every size when each rank has a core of its own (a flag costs a
+  // microsecond); where ranks share cores each flag costs a wake-up, and measured still faster
+  // than direct below TORC_STAGED_MIN_BYTES, not above.
+  if (a.coll == Coll::kAllReduce && algo == "auto" && bytes > a.shmSlotBytes &&
+      (a.ownCores || bytes < a.stagedMinBytes))
+    return ShmPath::kTwoShot;
   if (bytes > a.shmSlotBytes) return ShmPath::kNone;
   if (a.coll != Coll::kAllReduce) return bytes <= a.oneshotMaxBytes ? ShmPath::kOneShot : ShmPath::kNone;
   if (algo == "oneshot") return ShmPath::kOneShot;
