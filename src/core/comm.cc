@@ -38,7 +38,7 @@ TORC_PARAM(OneshotMaxBytes, int64_t, "ONESHOT_MAX_BYTES", -1,
            "a slot run two-shot from p = 3 (-1: 32 KiB at p = 2, 8 KiB above, where one-shot reads p buffers)");
 TORC_PARAM(YieldUs, int64_t, "YIELD_US", -1,
            "microseconds a waiting rank keeps yielding the core before it sleeps (after TORC_SPIN_US); -1: 2000, or "
-           "0 once this machine's ranks outnumber its cores");
+           "200 once this machine's ranks outnumber its cores");
 TORC_PARAM(StagedMinBytes, int64_t, "STAGED_MIN_BYTES", 16 << 20,
            "out-of-place all-reduces from this size (bytes) run staged when TORC_ALGO=auto, and write their results "
            "with non-temporal stores (results that big leave the cache anyway; smaller ones are better kept there)");
@@ -224,12 +224,14 @@ Status Comm::init(const RootInfo& root) {
   ownCores_ = machineRanks <= cores;
   int64_t spin = torcParamSpinUs();
   ctx_.spinUs = static_cast<int>(spin >= 0 ? spin : (machineRanks > cores ? 0 : 50));
-  // Nor yield: among ranks that share cores, sched_yield can hand the core back and forth between
-  // waiters while the rank being waited for waits for the scheduler's tick. Measured on 2 cores,
-  // 8-byte all-reduce: p = 8 2.5 ms yielding vs 49 us sleeping at once; p = 4 over the transport
-  // 3.3 ms vs 42 us; p = 4 in shared memory either 8 us or 1.6 ms from run to run vs 25-45 us.
+  // Yield, but not for long: among ranks that share cores sched_yield sometimes keeps handing the
+  // core back to the waiter (while the rank it waits for waits for the scheduler), and then only
+  // sleeping ends it; but a sleeping rank's core may halt, and waking it costs tens of
+  // microseconds on a VM. Measured on 2 cores, 8-byte all-reduce, median of runs: p = 4 in shared
+  // memory 4-7 us yielding up to 200 us vs 37-100 us sleeping at once, p = 8 10-19 us vs 55-190 us,
+  // p = 4 over the transport 7-12 us vs 64-240 us; unbounded yielding (2 ms) cost up to 2.5 ms.
   const int64_t yield = torcParamYieldUs();
-  ctx_.yieldUs = static_cast<int>(std::clamp<int64_t>(yield >= 0 ? yield : (machineRanks > cores ? 0 : 2000), 0,
+  ctx_.yieldUs = static_cast<int>(std::clamp<int64_t>(yield >= 0 ? yield : (machineRanks > cores ? 200 : 2000), 0,
                                                       10000000));
   TORC_INFO(kLogInit,
             "comm rank %d of %d ready: %d node(s), %d rank(s) on this node, %d on this machine's %d core(s), spin %d "
