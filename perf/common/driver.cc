@@ -309,7 +309,9 @@ double Sweep::busFactor() const {
 
 Measurement Sweep::measure(size_t count, DType t, RedOp op, int root, bool inPlace, uint64_t seed) {
   const Layout l = layout(count, t, root, inPlace);
-  if (args_.check) prepare(l, DataPattern(t, collReduces(coll_) ? op : RedOp::kMax, nranks_), root, seed, t);
+  // A sparse all-reduce's time depends on its data (the selection): its input is always filled.
+  if (args_.check || args_.density > 0)
+    prepare(l, DataPattern(t, collReduces(coll_) ? op : RedOp::kMax, nranks_), root, seed, t);
   for (int i = 0; i < args_.warmupIters; ++i) runOnce(l, count, t, op, root, "warm-up");
   if (!backend_.barrier()) fatal("barrier failed: " + backend_.error());
 

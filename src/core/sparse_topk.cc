@@ -10,6 +10,7 @@
 
 #include "kernels/sparse.h"
 #include "kernels/topk.h"
+#include "kernels/topk_functors.h"
 #include "src/base/log.h"
 #include "src/base/param.h"
 #include "src/core/sparse_util.h"
@@ -63,24 +64,86 @@ Status topkSum(Comm& c, size_t n, size_t k, float* out, Scratch& sc) {
 
 // merge_k(lo, hi) = TopK(lo + hi, k): the union of two lists (lo's value first in a sum), then
 // its k entries of largest magnitude, ties to the lower index. Written into `into` (a block).
-// False when a sum overflowed.
+// False when a sum overflowed. One pass merges and counts the magnitudes' top 12 bits, which
+// finds the bucket holding the k-th largest; the rest of its bits come from counts over that
+// bucket's entries only, and a last pass takes the winners in index order (a general top-k of
+// the 2k union cost the tree as much time as the link it saves).
 bool mergeTopk(const char* lo, const char* hi, size_t k, Scratch& sc, std::vector<char>* into) {
+  constexpr int kShift = 19;  // 31-bit magnitudes: 4096 buckets
+  const uint32_t *ai = indicesOf(lo), *bi = indicesOf(hi);
+  const float *av = valuesOf(lo, k), *bv = valuesOf(hi, k);
   sc.unionIdx.resize(2 * k);
   sc.unionVal.resize(2 * k);
-  const size_t m = kernels::mergeAdd(indicesOf(lo), valuesOf(lo, k), k, indicesOf(hi), valuesOf(hi, k), k,
-                                     sc.unionIdx.data(), sc.unionVal.data());
-  sc.pos.resize(k);
-  // Positions in the union are ordered like indices, so ties to the lower position are ties to
-  // the lower index.
-  if (kernels::topkExact(sc.unionVal.data(), m, k, sc.pos.data(), &sc.topk) != kernels::TopkStatus::kOk) return false;
+  uint32_t* ui = sc.unionIdx.data();
+  float* uv = sc.unionVal.data();
+  sc.hist.assign(1u << (31 - kShift), 0);
+  uint32_t* hist = sc.hist.data();
+  size_t i = 0, j = 0, m = 0;
+  uint32_t worst = 0;  // largest magnitude seen: Inf or NaN at or above kInfBits
+  auto put = [&](uint32_t idx, float v) {
+    const uint32_t mag = kernels::topk::magnitude(v);
+    worst = std::max(worst, mag);
+    ++hist[mag >> kShift];
+    ui[m] = idx;
+    uv[m++] = v;
+  };
+  while (i < k && j < k) {
+    if (ai[i] < bi[j]) {
+      put(ai[i], av[i]);
+      ++i;
+    } else if (bi[j] < ai[i]) {
+      put(bi[j], bv[j]);
+      ++j;
+    } else {
+      put(ai[i], av[i] + bv[j]);
+      ++i, ++j;
+    }
+  }
+  for (; i < k; ++i) put(ai[i], av[i]);
+  for (; j < k; ++j) put(bi[j], bv[j]);
+  if (worst >= kernels::topk::kInfBits) return false;
+  // The k-th largest magnitude t by a radix descent: its top 12 bits from the merge's counts,
+  // then 12 and 7 more from counts over the entries that share the bits found so far; `need`
+  // ends as how many entries equal to t are taken (the lowest indices).
+  size_t need = k;
+  auto descend = [&need](const uint32_t* h, uint32_t buckets) {
+    uint32_t b = buckets;
+    size_t above = 0;
+    while (above + h[b - 1] < need) above += h[--b];
+    need -= above;
+    return b - 1;
+  };
+  uint32_t t = descend(hist, static_cast<uint32_t>(sc.hist.size()));
+  sc.pos.clear();  // the magnitudes sharing t's bits so far
+  for (size_t q = 0; q < m; ++q) {
+    const uint32_t mag = kernels::topk::magnitude(uv[q]);
+    if (mag >> kShift == t) sc.pos.push_back(mag);
+  }
+  for (const auto& [shift, bits] : {std::pair{7, 12}, std::pair{0, 7}}) {
+    const uint32_t mask = (1u << bits) - 1;
+    sc.hist.assign(mask + 1, 0);
+    hist = sc.hist.data();
+    for (uint32_t mag : sc.pos) ++hist[(mag >> shift) & mask];
+    const uint32_t b = descend(hist, mask + 1);
+    t = (t << bits) | b;
+    size_t kept = 0;
+    for (uint32_t mag : sc.pos)
+      if (((mag >> shift) & mask) == b) sc.pos[kept++] = mag;
+    sc.pos.resize(kept);
+  }
   into->resize(k * 8);
   auto* idx = reinterpret_cast<uint32_t*>(into->data());
   auto* val = reinterpret_cast<float*>(into->data() + k * sizeof(uint32_t));
-  for (size_t j = 0; j < k; ++j) {
-    idx[j] = sc.unionIdx[sc.pos[j]];
-    val[j] = sc.unionVal[sc.pos[j]];
+  size_t out = 0;
+  for (size_t q = 0; q < m; ++q) {
+    const uint32_t mag = kernels::topk::magnitude(uv[q]);
+    if (mag > t || (mag == t && need > 0)) {
+      need -= mag == t ? 1 : 0;
+      idx[out] = ui[q];
+      val[out++] = uv[q];
+    }
   }
-  return true;
+  return true;  // out == k: everything above t, and need of those equal to it
 }
 
 // Keeps the entries of `alive` (ascending) that are also indices of the block.

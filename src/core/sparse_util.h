@@ -17,7 +17,7 @@ namespace torc::core::sparse {
 // do not map and fault fresh memory every step.
 struct Scratch {
   std::vector<char> mine, all;  // this rank's list as a block; gathered blocks
-  std::vector<uint32_t> unionIdx, pos, top;
+  std::vector<uint32_t> unionIdx, pos, top, hist;
   std::vector<float> unionVal, acc;
   std::vector<uint64_t> keys;
   std::vector<std::vector<char>> send, recv;  // per-peer blocks of the split route
