@@ -101,7 +101,16 @@ bool mergeTopk(const char* lo, const char* hi, size_t k, Scratch& sc, std::vecto
   }
   for (; i < k; ++i) put(ai[i], av[i]);
   for (; j < k; ++j) put(bi[j], bv[j]);
-  if (worst >= kernels::topk::kInfBits) return false;
+  into->resize(k * 8);
+  auto* idx = reinterpret_cast<uint32_t*>(into->data());
+  auto* val = reinterpret_cast<float*>(into->data() + k * sizeof(uint32_t));
+  if (worst >= kernels::topk::kInfBits) {
+    // Still a well-formed list, so that the later rounds run alike everywhere and the failure
+    // is reported once all ranks know of it.
+    std::copy(ui, ui + k, idx);
+    std::copy(uv, uv + k, val);
+    return false;
+  }
   // The k-th largest magnitude t by a radix descent: its top 12 bits from the merge's counts,
   // then 12 and 7 more from counts over the entries that share the bits found so far; `need`
   // ends as how many entries equal to t are taken (the lowest indices).
@@ -131,9 +140,6 @@ bool mergeTopk(const char* lo, const char* hi, size_t k, Scratch& sc, std::vecto
       if (((mag >> shift) & mask) == b) sc.pos[kept++] = mag;
     sc.pos.resize(kept);
   }
-  into->resize(k * 8);
-  auto* idx = reinterpret_cast<uint32_t*>(into->data());
-  auto* val = reinterpret_cast<float*>(into->data() + k * sizeof(uint32_t));
   size_t out = 0;
   for (size_t q = 0; q < m; ++q) {
     const uint32_t mag = kernels::topk::magnitude(uv[q]);

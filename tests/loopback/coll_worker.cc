@@ -474,6 +474,22 @@ void suiteTopk(size_t big) {
   }
   in[n / 2] = 1.0f;
   CHECK_TORC(torcSparseAllReduce(in.data(), res.data(), out.data(), n, 10, torcFloat32, torcTopkSum, gComm, nullptr));
+  // Finite inputs whose selected sum overflows: in the tree every round after the first sees it
+  // again; every rank fails alike, and the communicator stays usable.
+  if (gP > 1) {
+    std::vector<float> big(n, 1.0f);
+    big[n / 3] = 3e38f;
+    for (torcTopkMode_t mode : {torcTopkGlobalTree, torcTopkGlobalExact}) {
+      r = torcSparseAllReduce(big.data(), nullptr, out.data(), n, 10, torcFloat32, mode, gComm, nullptr);
+      if (r != torcInvalidArgument || std::string(torcGetLastError(gComm)).find("overflowed") == std::string::npos) {
+        fprintf(stderr, "rank %d: overflowing sum (mode %d): got %s (%s)\n", gRank, static_cast<int>(mode),
+                torcGetErrorString(r), torcGetLastError(gComm));
+        ++gFailures;
+      }
+    }
+    CHECK_TORC(torcSparseAllReduce(in.data(), res.data(), out.data(), n, 10, torcFloat32, torcTopkGlobalTree, gComm,
+                                   nullptr));
+  }
 }
 
 void suiteReduceScatter(size_t big) {
