@@ -205,10 +205,9 @@ Status Comm::init(const RootInfo& root) {
       TORC_WARN("TORC_BIND: %s", bound.status().message().c_str());
   }
   // Ranks sharing cores must not spin: the rank being waited for may need this very core.
-  // Count every rank of this machine, also those in other network namespaces (emulated nodes).
-  // Count every rank of this machine, and the CPUs they may run on together (as they were
-  // before TORC_BIND: a launcher's binding of each rank to a core of its own leaves as many
-  // cores as ranks).
+  // Count every rank of this machine (also those in other network namespaces: emulated nodes),
+  // and the CPUs they may run on together, as they were before TORC_BIND (a launcher that binds
+  // each rank to a core of its own leaves as many cores as ranks).
   const std::string machine = topology::machineOf(peers_[static_cast<size_t>(rank_)].nodeId);
   int machineRanks = 0;
   std::set<int> machineCpus;

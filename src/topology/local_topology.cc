@@ -286,10 +286,6 @@ Result<std::string> bindNearDevices(const LocalTopology& lt, int localRank, int 
   return "bound to CPUs " + bitmapList(core->cpuset) + (dev ? " near " + dev->name : std::string(" (no device locality)"));
 }
 
-}  // namespace torc::topology
-
-namespace torc::topology {
-
 bool addCpuList(const std::string& list, std::set<int>* cpus) {
   std::set<int> got;
   size_t i = 0;
@@ -309,7 +305,7 @@ bool addCpuList(const std::string& list, std::set<int>* cpus) {
       if (!number(&hi) || hi < lo) return false;
     }
     for (int c = lo; c <= hi; ++c) got.insert(c);
-    if (i < list.size() && list[i++] != ',') return false;
+    if (i < list.size() && (list[i++] != ',' || i == list.size())) return false;  // "a,b", never "a,"
   }
   if (got.empty()) return false;
   cpus->insert(got.begin(), got.end());

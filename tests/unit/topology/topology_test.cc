@@ -1,6 +1,8 @@
 // hwloc discovery on this machine, the descriptor's round trip, and grouping ranks into nodes.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "src/core/comm.h"
 #include "src/topology/local_topology.h"
 
@@ -44,6 +46,20 @@ TEST(LocalTopology, SerializesLosslessly) {
   auto bytes = t.serialize();
   bytes.resize(bytes.size() - 3);
   EXPECT_FALSE(topology::LocalTopology::deserialize(bytes).isOk()) << "truncated";
+}
+
+// The machine's CPUs are the union of its ranks' bindings (the spin/yield decision counts them).
+TEST(LocalTopology, CpuListsAddUp) {
+  std::set<int> cpus;
+  EXPECT_TRUE(topology::addCpuList("0-3,8,10-11", &cpus));
+  EXPECT_EQ(cpus, (std::set<int>{0, 1, 2, 3, 8, 10, 11}));
+  EXPECT_TRUE(topology::addCpuList("2-4", &cpus));  // overlapping lists count a CPU once
+  EXPECT_EQ(cpus.size(), 8u);
+  for (const char* bad : {"", "3-1", "a", "1,", "1-", "-1", "0-3,x"}) {
+    std::set<int> none{42};
+    EXPECT_FALSE(topology::addCpuList(bad, &none)) << bad;
+    EXPECT_EQ(none, std::set<int>{42}) << bad;
+  }
 }
 
 TEST(Grouping, NodesNumberedByLowestRankAndRingCrossesEachOnce) {
