@@ -204,6 +204,12 @@ std::vector<std::string> rankEnvironment(const Options& o, long localRank, const
   const std::string local = std::to_string(localRank);
   const std::string total = std::to_string(o.nranksTotal);
   const std::string here = std::to_string(o.nranks);
+  // --bind: core or none say so; auto binds a whole job of no more ranks than CPUs unless the
+  // caller chose (TORC_BIND inherited); otherwise TORC_BIND is left as inherited.
+  const bool binds = o.bind == "core" || (o.bind == "auto" && getenv("TORC_BIND") == nullptr &&
+                                          o.nranksTotal == o.nranks && o.nranks <= cpus);
+  const std::string bind = binds ? "1" : o.bind == "none" ? "0" : "";
+  // An empty value leaves the inherited variable as it is.
   const std::pair<const char*, const std::string*> ours[] = {{"TORC_RANK", &rank},
                                                              {"TORC_NRANKS", &total},
                                                              {"TORC_LOCAL_RANK", &local},
@@ -213,23 +219,18 @@ std::vector<std::string> rankEnvironment(const Options& o, long localRank, const
                                                              {"RANK", &rank},
                                                              {"WORLD_SIZE", &total},
                                                              {"LOCAL_RANK", &local},
-                                                             {"LOCAL_WORLD_SIZE", &here}};
+                                                             {"LOCAL_WORLD_SIZE", &here},
+                                                             {"TORC_BIND", &bind}};
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view kv(*e);
     const std::string_view key = kv.substr(0, kv.find('='));
-    if (std::none_of(std::begin(ours), std::end(ours), [&](const auto& p) { return key == p.first; })) {
-      env.emplace_back(kv);
-    }
+    const bool replaced =
+        std::any_of(std::begin(ours), std::end(ours), [&](const auto& p) { return key == p.first && !p.second->empty(); });
+    if (!replaced) env.emplace_back(kv);
   }
-  for (const auto& [key, value] : ours) env.push_back(std::string(key) + "=" + *value);
-  const bool autoBinds = o.bind == "auto" && getenv("TORC_BIND") == nullptr && o.nranksTotal == o.nranks &&
-                         o.nranks <= cpus;
-  if (o.bind != "auto" || autoBinds) {
-    env.erase(std::remove_if(env.begin(), env.end(), [](const std::string& kv) { return kv.rfind("TORC_BIND=", 0) == 0; }),
-              env.end());
-    env.push_back(o.bind == "none" ? "TORC_BIND=0" : "TORC_BIND=1");
-  }
+  for (const auto& [key, value] : ours)
+    if (!value->empty()) env.push_back(std::string(key) + "=" + *value);
   return env;
 }
 

@@ -222,7 +222,7 @@ Status Comm::init(const RootInfo& root) {
                               : sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
   ownCores_ = machineRanks <= cores;
   int64_t spin = torcParamSpinUs();
-  ctx_.spinUs = static_cast<int>(spin >= 0 ? spin : (machineRanks > cores ? 0 : 50));
+  ctx_.spinUs = static_cast<int>(spin >= 0 ? spin : (ownCores_ ? 50 : 0));
   // Yield, but not for long: among ranks that share cores sched_yield sometimes keeps handing the
   // core back to the waiter (while the rank it waits for waits for the scheduler), and then only
   // sleeping ends it; but a sleeping rank's core may halt, and waking it costs tens of
@@ -230,7 +230,7 @@ Status Comm::init(const RootInfo& root) {
   // memory 4-7 us yielding up to 200 us vs 37-100 us sleeping at once, p = 8 10-19 us vs 55-190 us,
   // p = 4 over the transport 7-12 us vs 64-240 us; unbounded yielding (2 ms) cost up to 2.5 ms.
   const int64_t yield = torcParamYieldUs();
-  ctx_.yieldUs = static_cast<int>(std::clamp<int64_t>(yield >= 0 ? yield : (machineRanks > cores ? 200 : 2000), 0,
+  ctx_.yieldUs = static_cast<int>(std::clamp<int64_t>(yield >= 0 ? yield : (ownCores_ ? 2000 : 200), 0,
                                                       10000000));
   TORC_INFO(kLogInit,
             "comm rank %d of %d ready: %d node(s), %d rank(s) on this node, %d on this machine's %d core(s), spin %d "

@@ -64,43 +64,26 @@ Status topkSum(Comm& c, size_t n, size_t k, float* out, Scratch& sc) {
 
 // merge_k(lo, hi) = TopK(lo + hi, k): the union of two lists (lo's value first in a sum), then
 // its k entries of largest magnitude, ties to the lower index. Written into `into` (a block).
-// False when a sum overflowed. One pass merges and counts the magnitudes' top 12 bits, which
-// finds the bucket holding the k-th largest; the rest of its bits come from counts over that
-// bucket's entries only, and a last pass takes the winners in index order (a general top-k of
-// the 2k union cost the tree as much time as the link it saves).
+// False when a sum overflowed. After the merge, one pass counts the magnitudes' top 12 bits,
+// which finds the bucket holding the k-th largest; the rest of its bits come from counts over
+// that bucket's entries only, and a last pass takes the winners in index order (a general
+// top-k of the 2k union cost the tree as much time as the link it saves).
 bool mergeTopk(const char* lo, const char* hi, size_t k, Scratch& sc, std::vector<char>* into) {
   constexpr int kShift = 19;  // 31-bit magnitudes: 4096 buckets
-  const uint32_t *ai = indicesOf(lo), *bi = indicesOf(hi);
-  const float *av = valuesOf(lo, k), *bv = valuesOf(hi, k);
   sc.unionIdx.resize(2 * k);
   sc.unionVal.resize(2 * k);
-  uint32_t* ui = sc.unionIdx.data();
-  float* uv = sc.unionVal.data();
+  const uint32_t* ui = sc.unionIdx.data();
+  const float* uv = sc.unionVal.data();
+  const size_t m = kernels::mergeAdd(indicesOf(lo), valuesOf(lo, k), k, indicesOf(hi), valuesOf(hi, k), k,
+                                     sc.unionIdx.data(), sc.unionVal.data());
   sc.hist.assign(1u << (31 - kShift), 0);
   uint32_t* hist = sc.hist.data();
-  size_t i = 0, j = 0, m = 0;
-  uint32_t worst = 0;  // largest magnitude seen: Inf or NaN at or above kInfBits
-  auto put = [&](uint32_t idx, float v) {
-    const uint32_t mag = kernels::topk::magnitude(v);
+  uint32_t worst = 0;  // largest magnitude: Inf or NaN at or above kInfBits
+  for (size_t q = 0; q < m; ++q) {
+    const uint32_t mag = kernels::topk::magnitude(uv[q]);
     worst = std::max(worst, mag);
     ++hist[mag >> kShift];
-    ui[m] = idx;
-    uv[m++] = v;
-  };
-  while (i < k && j < k) {
-    if (ai[i] < bi[j]) {
-      put(ai[i], av[i]);
-      ++i;
-    } else if (bi[j] < ai[i]) {
-      put(bi[j], bv[j]);
-      ++j;
-    } else {
-      put(ai[i], av[i] + bv[j]);
-      ++i, ++j;
-    }
   }
-  for (; i < k; ++i) put(ai[i], av[i]);
-  for (; j < k; ++j) put(bi[j], bv[j]);
   into->resize(k * 8);
   auto* idx = reinterpret_cast<uint32_t*>(into->data());
   auto* val = reinterpret_cast<float*>(into->data() + k * sizeof(uint32_t));
