@@ -265,7 +265,11 @@ typedef enum {
  *  (for torcTopkSum: a_r with S_r's entries zeroed), so that over many steps what was delivered
  *  plus the final residual is the sum of the inputs. A rank whose a_r holds Inf or NaN makes the
  *  call fail on every rank with torcInvalidArgument naming it, with recvbuff and residual
- *  untouched. Today: torcFloat32, count < 2^32, k <= count; sendbuff may equal recvbuff. */
+ *  untouched, and so does a sum that overflows float32 or the result's type. datatype torcFloat32,
+ *  torcFloat16 or torcBfloat16 (sendbuff, residual and recvbuff alike): for the 16-bit types
+ *  a_r = sendbuff + residual rounded to the type (the residual keeps these values), selection and
+ *  sums are float32 on the widened a_r, and the result is rounded once to the type. count < 2^32,
+ *  k <= count; sendbuff may equal recvbuff. */
 TORC_API torcResult_t torcSparseAllReduce(const void* sendbuff, void* residual, void* recvbuff, size_t count,
                                           size_t k, torcDataType_t datatype, torcTopkMode_t mode, torcComm_t comm,
                                           torcStream_t stream);

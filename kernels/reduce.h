@@ -30,6 +30,16 @@ void reduce(DType t, RedOp op, void* dst, const void* a, const void* b, size_t n
 // float16/bfloat16 divide in float32 and round once. divisor < 1 leaves x unchanged.
 void finalizeAvg(DType t, void* x, size_t n, int divisor);
 
+// dst[i] = src[i] as float32, exactly, for src of type float16, bfloat16 or float32 (a copy).
+// Another t does nothing.
+void widenToFloat(DType t, const void* src, float* dst, size_t n);
+
+// dst[i] = src[i] rounded to nearest even into t (float16, bfloat16; float32: a copy), the same
+// bits as functors.h's conversions; NaN stays NaN. Returns false when a finite src[i] became Inf
+// (the narrow type's overflow: |x| >= 65520 for float16); dst is written either way. Another t
+// does nothing and returns true. src and dst must not overlap.
+bool narrowFromFloat(DType t, const float* src, void* dst, size_t n);
+
 // The instruction set the dispatcher picked (once, on first use; TORC_KERNEL_ISA may lower
 // it): "avx512", "avx2" or "generic".
 const char* reduceIsa();

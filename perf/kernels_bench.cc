@@ -9,7 +9,7 @@
 // write dst (2N, as STREAM counts copy); read-sum = N; reduce = read a + read b + write dst
 // (3N, in place too); finalizeAvg = read + write x (2N); casts = read src + write dst.
 // Write-allocate reads are not counted here; the final summary adds a column that does.
-// TORC_KERNEL_ISA=generic|avx2 lowers the variant reduce() uses; the one chosen is in the context.
+// TORC_KERNEL_ISA=generic|avx2 lowers the variant reduce() and the casts use; the one chosen is in the context.
 
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -126,30 +126,19 @@ void benchReduce(benchmark::State& state, DType t, RedOp op, bool inPlace, size_
 }
 
 // --- 3. casts -------------------------------------------------------------------------------
-// There are no public cast launchers yet: these loops time the functors.h conversions as the
-// generic variant compiles them (baseline ISA, same -O3 -fno-trapping-math flags; see
-// perf/CMakeLists.txt). Fused, per-ISA cast kernels arrive with the mixed-precision issue.
+// widenToFloat / narrowFromFloat: the dispatched variant (F16C for float16 on x86; the vectorised
+// functors for bfloat16), narrowing including its overflow scan.
 
-template <typename Src, typename Dst, typename F>
-void castLoop(const Src* __restrict src, Dst* __restrict dst, size_t n, F f) {
-  for (size_t i = 0; i < n; ++i) dst[i] = f(src[i]);
-}
-
-// The conversions are template arguments, so the loop calls them directly and can inline
-// and vectorise them (a function pointer held at run time would not).
-template <uint16_t (*kNarrow)(float), float (*kWiden)(uint16_t), bool kToNarrow>
-void benchCast(benchmark::State& state) {
+void benchCast(benchmark::State& state, DType t, bool toNarrow) {
   std::vector<float> wide(kCastElems);
   std::vector<uint16_t> bits(kCastElems);
-  for (size_t i = 0; i < kCastElems; ++i) {
-    wide[i] = float(int(i % 4099) - 2049) * 0.37f;  // normals of both signs, some rounding
-    bits[i] = kNarrow(wide[i]);
-  }
+  for (size_t i = 0; i < kCastElems; ++i) wide[i] = float(int(i % 4099) - 2049) * 0.37f;  // both signs, rounding
+  narrowFromFloat(t, wide.data(), bits.data(), kCastElems);
   for (auto _ : state) {
-    if constexpr (kToNarrow) {
-      castLoop(wide.data(), bits.data(), kCastElems, [](float x) { return kNarrow(x); });
+    if (toNarrow) {
+      benchmark::DoNotOptimize(narrowFromFloat(t, wide.data(), bits.data(), kCastElems));
     } else {
-      castLoop(bits.data(), wide.data(), kCastElems, [](uint16_t x) { return kWiden(x); });
+      widenToFloat(t, bits.data(), wide.data(), kCastElems);
     }
     benchmark::ClobberMemory();
   }
@@ -280,13 +269,14 @@ void registerAll(size_t dramBytes) {
   }
 
   std::string elems = "/" + std::to_string(kCastElems / (1024 * 1024)) + "Mi";
-  auto addCast = [&](const char* what, void (*fn)(benchmark::State&)) {
-    configure(benchmark::RegisterBenchmark(("cast/" + std::string(what) + elems).c_str(), fn), dramBytes);
+  auto addCast = [&](const char* what, DType t, bool toNarrow) {
+    configure(benchmark::RegisterBenchmark(("cast/" + std::string(what) + elems).c_str(), benchCast, t, toNarrow),
+              dramBytes);
   };
-  addCast("fp32_to_fp16", benchCast<floatToHalf, halfToFloat, true>);
-  addCast("fp16_to_fp32", benchCast<floatToHalf, halfToFloat, false>);
-  addCast("fp32_to_bf16", benchCast<floatToBf16, bf16ToFloat, true>);
-  addCast("bf16_to_fp32", benchCast<floatToBf16, bf16ToFloat, false>);
+  addCast("fp32_to_fp16", DType::kFloat16, true);
+  addCast("fp16_to_fp32", DType::kFloat16, false);
+  addCast("fp32_to_bf16", DType::kBfloat16, true);
+  addCast("bf16_to_fp32", DType::kBfloat16, false);
 
   for (double density : {0.001, 0.01}) {
     std::string tail = "/16Mi/k=" + std::string(density == 0.001 ? "0.1%" : "1%");

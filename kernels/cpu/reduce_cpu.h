@@ -16,6 +16,9 @@ struct KernelTable {
   const char* name;  // "generic", "avx2", "avx512"
   void (*reduce)(DType t, RedOp op, void* dst, const void* a, const void* b, size_t n);
   void (*finalizeAvg)(DType t, void* x, size_t n, int divisor);
+  // widenToFloat / narrowFromFloat for float16 and bfloat16 only (the dispatcher does float32).
+  void (*widen)(DType t, const void* src, float* dst, size_t n);
+  void (*narrow)(DType t, const float* src, void* dst, size_t n);
 };
 
 /// The best variant this CPU (and OS, for AVX-512 state) can run; ignores TORC_KERNEL_ISA.

@@ -1,6 +1,9 @@
 // reduce.h entry points: dtype/op names and the run-time choice among the compiled variants.
 // This file is built with baseline flags; only the variant files use wider instruction sets.
 
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -128,6 +131,35 @@ void reduce(DType t, RedOp op, void* dst, const void* a, const void* b, size_t n
 }
 
 void finalizeAvg(DType t, void* x, size_t n, int divisor) { cpu::activeKernelTable().finalizeAvg(t, x, n, divisor); }
+
+void widenToFloat(DType t, const void* src, float* dst, size_t n) {
+  if (t == DType::kFloat32) {
+    if (n > 0) std::memcpy(dst, src, n * sizeof(float));
+    return;
+  }
+  cpu::activeKernelTable().widen(t, src, dst, n);
+}
+
+bool narrowFromFloat(DType t, const float* src, void* dst, size_t n) {
+  if (t == DType::kFloat32) {
+    if (n > 0) std::memcpy(dst, src, n * sizeof(float));
+    return true;
+  }
+  if (t != DType::kFloat16 && t != DType::kBfloat16) return true;
+  cpu::activeKernelTable().narrow(t, src, dst, n);
+  // Finite values at or above the rounding threshold to Inf: 65520 (halfway from 65504 to 2^16)
+  // for float16; for bfloat16 the float32 whose top half is the largest finite and whose low
+  // half is one half (bits 0x7f7f8000). NaN compares false.
+  const uint32_t limitBits = t == DType::kFloat16 ? 0x477ff000u : 0x7f7f8000u;
+  float limit;
+  std::memcpy(&limit, &limitBits, sizeof limit);
+  int over = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float mag = std::fabs(src[i]);
+    over |= static_cast<int>(mag >= limit) & static_cast<int>(mag <= FLT_MAX);
+  }
+  return over == 0;
+}
 
 const char* reduceIsa() { return cpu::activeKernelTable().name; }
 

@@ -58,6 +58,25 @@ Status topkSum(Comm& c, size_t n, size_t k, float* out, Scratch& sc) {
     lists[r] = indicesOf(b);
     values[r] = valuesOf(b, k);
   }
+  // Every rank holds the same lists, so each decides alike whether a sum overflows, before
+  // out is written: only when the largest magnitudes' sum could reach beyond float32 are the
+  // sums formed first in a buffer of their own and looked at.
+  double bound = 0;
+  for (size_t r = 0; r < p; ++r) {
+    float most = 0;
+    for (size_t j = 0; j < k; ++j) most = std::max(most, std::fabs(values[r][j]));
+    bound += most;
+  }
+  if (bound >= 0x1p127) {
+    sc.acc.resize(n);
+    kernels::sumToDense(lists.data(), values.data(), p, k, n, sc.acc.data());
+    for (size_t r = 0; r < p; ++r)
+      for (size_t j = 0; j < k; ++j)
+        if (!std::isfinite(sc.acc[lists[r][j]]))
+          return Status(Code::kInvalidArgument, "a sum of selected values overflowed float32");
+    std::copy(sc.acc.begin(), sc.acc.begin() + static_cast<ptrdiff_t>(n), out);
+    return Status::ok();
+  }
   kernels::sumToDense(lists.data(), values.data(), p, k, n, out);
   return Status::ok();
 }

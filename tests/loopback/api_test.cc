@@ -121,7 +121,7 @@ TEST_F(Validation, SparseAllReduceChecksItsArguments) {
   float in[8] = {1, -5, 3, 0, 0, 2, -2, 9}, out[8] = {0}, res[8] = {0};
   const torcResult_t inval = torcInvalidArgument;
   expectRejected(torcSparseAllReduce(in, res, out, 8, 2, torcFloat64, torcTopkSum, comm_, nullptr), inval,
-                 "takes torcFloat32");
+                 "takes torcFloat32, torcFloat16 or torcBfloat16");
   expectRejected(torcSparseAllReduce(in, res, out, 8, 9, torcFloat32, torcTopkSum, comm_, nullptr), inval,
                  "larger than count");
   expectRejected(torcSparseAllReduce(in, res, out, 8, 2, torcFloat32, static_cast<torcTopkMode_t>(5), comm_, nullptr),

@@ -476,19 +476,98 @@ void suiteTopk(size_t big) {
   CHECK_TORC(torcSparseAllReduce(in.data(), res.data(), out.data(), n, 10, torcFloat32, torcTopkSum, gComm, nullptr));
   // Finite inputs whose selected sum overflows: in the tree every round after the first sees it
   // again; every rank fails alike, and the communicator stays usable.
+  // TopkSum by both routes (k = 400 of 1000: split), with the output untouched.
   if (gP > 1) {
     std::vector<float> big(n, 1.0f);
     big[n / 3] = 3e38f;
-    for (torcTopkMode_t mode : {torcTopkGlobalTree, torcTopkGlobalExact}) {
-      r = torcSparseAllReduce(big.data(), nullptr, out.data(), n, 10, torcFloat32, mode, gComm, nullptr);
-      if (r != torcInvalidArgument || std::string(torcGetLastError(gComm)).find("overflowed") == std::string::npos) {
-        fprintf(stderr, "rank %d: overflowing sum (mode %d): got %s (%s)\n", gRank, static_cast<int>(mode),
+    for (auto [mode, kk] : {std::pair{torcTopkGlobalTree, 10}, {torcTopkGlobalExact, 10}, {torcTopkSum, 10},
+                            {torcTopkSum, 400}}) {
+      std::fill(out.begin(), out.end(), 7.0f);
+      r = torcSparseAllReduce(big.data(), nullptr, out.data(), n, kk, torcFloat32, mode, gComm, nullptr);
+      if (r != torcInvalidArgument || std::string(torcGetLastError(gComm)).find("overflowed") == std::string::npos ||
+          std::count(out.begin(), out.end(), 7.0f) != static_cast<long>(n)) {
+        fprintf(stderr, "rank %d: overflowing sum (mode %d, k %d): got %s (%s)\n", gRank, static_cast<int>(mode), kk,
                 torcGetErrorString(r), torcGetLastError(gComm));
         ++gFailures;
       }
     }
     CHECK_TORC(torcSparseAllReduce(in.data(), res.data(), out.data(), n, 10, torcFloat32, torcTopkGlobalTree, gComm,
                                    nullptr));
+  }
+}
+
+// float16 and bfloat16: a_r = input + residual rounded to the type, selected and summed in
+// float32 as the float32 reference does on the widened a_r, the result rounded once; the
+// residual keeps a_r's bits where nothing was delivered. Three steps, every mode, in place
+// and not, both pair and dense forms; then a float16 sum beyond 65504 fails alike everywhere.
+void suiteTopk16(size_t big) {
+  using namespace torc::kernels;
+  const char* only = getenv("TORC_TEST_TOPK_MODES");
+  const char* names[] = {"sum", "exact", "tree", "hier"};
+  const size_t p = static_cast<size_t>(gP);
+  for (torcDataType_t dt : {torcFloat16, torcBfloat16})
+    for (torcTopkMode_t mode : {torcTopkSum, torcTopkGlobalExact, torcTopkGlobalTree, torcTopkHierarchical}) {
+      if (only != nullptr && std::string(only).find(names[mode]) == std::string::npos) continue;
+      if (mode == torcTopkHierarchical && p % pretendNodeRanks() != 0) continue;
+      for (size_t n : {size_t{17}, size_t{1009}, big / 40})
+        for (size_t k : {size_t{1}, n / 100, n / 3}) {
+          const bool inplace = k % 2 == 1;
+          auto widen = [dt](uint16_t h) { return dt == torcFloat16 ? halfToFloat(h) : bf16ToFloat(h); };
+          auto narrow = [dt](float f) { return dt == torcFloat16 ? floatToHalf(f) : floatToBf16(f); };
+          std::vector<std::vector<uint16_t>> e(p, std::vector<uint16_t>(n, 0));
+          std::vector<uint16_t> in(n), out(n), res(n, 0), pairRes, pairVal(n);
+          std::vector<uint32_t> pairIdx(n);
+          for (int step = 0; step < 3; ++step) {
+            std::vector<std::vector<uint16_t>> a16(p, std::vector<uint16_t>(n));
+            std::vector<std::vector<float>> a(p, std::vector<float>(n));
+            for (size_t r = 0; r < p; ++r)
+              for (size_t i = 0; i < n; ++i) {
+                const float x = widen(narrow(static_cast<float>(topkInput(static_cast<int>(r), i, step) * 0.37)));
+                a16[r][i] = narrow(x + widen(e[r][i]));
+                a[r][i] = widen(a16[r][i]);
+              }
+            std::vector<float> want;
+            std::vector<std::vector<uint32_t>> got;
+            std::vector<uint32_t> sel;
+            refTopk(mode, a, k, &want, &got, &sel);
+            for (size_t r = 0; r < p; ++r) {
+              e[r] = a16[r];
+              for (uint32_t i : got[r]) e[r][i] = 0;
+            }
+            for (size_t i = 0; i < n; ++i) in[i] = narrow(static_cast<float>(topkInput(gRank, i, step) * 0.37));
+            pairRes = res;
+            size_t pairs = SIZE_MAX;
+            CHECK_TORC(torcSparseAllReducePairs(in.data(), pairRes.data(), n, k, dt, mode, pairIdx.data(), torcUint32,
+                                                pairVal.data(), &pairs, gComm, nullptr));
+            uint16_t* dst = inplace ? in.data() : out.data();
+            CHECK_TORC(torcSparseAllReduce(in.data(), res.data(), dst, n, k, dt, mode, gComm, nullptr));
+            size_t bad = pairs != sel.size() || pairRes != res || res != e[static_cast<size_t>(gRank)];
+            for (size_t j = 0; j < std::min(pairs, sel.size()); ++j)
+              bad += pairIdx[j] != sel[j] || pairVal[j] != narrow(want[sel[j]]);
+            for (size_t i = 0; i < n; ++i) bad += dst[i] != narrow(want[i]);
+            checkSameBits(dst, n * sizeof(uint16_t), "topk16 result");
+            if (bad) {
+              fprintf(stderr, "rank %d: topk %s mode %d n=%zu k=%zu step %d: %zu wrong\n", gRank,
+                      dt == torcFloat16 ? "float16" : "bfloat16", static_cast<int>(mode), n, k, step, bad);
+              ++gFailures;
+            }
+          }
+        }
+    }
+  if (gP < 2) return;
+  // 40000 + 40000 > 65504: float16 overflow on every rank alike; output and residual untouched.
+  const size_t n = 100;
+  std::vector<uint16_t> in(n, floatToHalf(1.0f)), out(n, 0x1234), res(n, 0x0001);
+  in[42] = floatToHalf(40000.0f);
+  for (torcTopkMode_t mode : {torcTopkSum, torcTopkGlobalExact, torcTopkGlobalTree}) {
+    torcResult_t r = torcSparseAllReduce(in.data(), res.data(), out.data(), n, 5, torcFloat16, mode, gComm, nullptr);
+    if (r != torcInvalidArgument || std::string(torcGetLastError(gComm)).find("overflows float16") == std::string::npos ||
+        std::count(out.begin(), out.end(), 0x1234) != static_cast<long>(n) ||
+        std::count(res.begin(), res.end(), 0x0001) != static_cast<long>(n)) {
+      fprintf(stderr, "rank %d: float16 overflow (mode %d): got %s (%s)\n", gRank, static_cast<int>(mode),
+              torcGetErrorString(r), torcGetLastError(gComm));
+      ++gFailures;
+    }
   }
 }
 
@@ -682,7 +761,7 @@ int main(int argc, char** argv) {
   if (suite == "p2p" || suite == "all") suiteP2p(big);
   if (suite == "floats" || suite == "all") suiteFloats(big);
   if (suite == "sparse" || suite == "all") suiteSparse(big);
-  if (suite == "topk" || suite == "all") suiteTopk(big);
+  if (suite == "topk" || suite == "all") suiteTopk(big), suiteTopk16(big);
   CHECK_TORC(torcBarrier(gComm, nullptr));
   CHECK_TORC(torcCommDestroy(gComm));
   if (gFailures) fprintf(stderr, "rank %d: %d checks failed\n", gRank, gFailures);

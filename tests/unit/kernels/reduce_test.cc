@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -462,6 +463,75 @@ TEST(Conversions, RandomFloat32MatchesReference) {
     ASSERT_EQ(floatToHalf(f), refNarrow(f, kHalfFmt)) << floatToBits(f);
     ASSERT_EQ(floatToBf16(f), refNarrow(f, kBf16Fmt)) << floatToBits(f);
   }
+}
+
+// Every variant's cast launchers against the functors, at every length up to two blocks past
+// the widest vector (so each tail length runs) and at an odd offset: all 2^16 patterns widen,
+// and narrowing covers random float32 bits, NaNs, the rounding thresholds and overflow.
+TEST(CastKernels, EveryVariantMatchesTheFunctors) {
+  std::vector<float> wide;
+  std::mt19937 rng(11);
+  for (int i = 0; i < 100000; ++i) wide.push_back(bitsToFloat(uint32_t(rng())));
+  for (uint32_t b : {0x477fefffu, 0x477ff000u, 0xc77ff000u, 0x7f7f7fffu, 0x7f7f8000u, 0xff7f8000u, 0x7f800000u,
+                     0x7fc00001u, 0x00008000u, 0x80000001u})
+    wide.push_back(bitsToFloat(b));
+  std::vector<uint16_t> all(65536);
+  for (uint32_t h = 0; h < 65536; ++h) all[h] = uint16_t(h);
+  std::vector<const cpu::KernelTable*> tables;
+  for (cpu::Isa isa : {cpu::Isa::kGeneric, cpu::Isa::kAvx2, cpu::Isa::kAvx512})
+    if (const cpu::KernelTable* t = cpu::kernelTable(isa)) tables.push_back(t);
+  for (DType dt : {DType::kFloat16, DType::kBfloat16}) {
+    auto widen1 = [dt](uint16_t h) { return dt == DType::kFloat16 ? halfToFloat(h) : bf16ToFloat(h); };
+    auto narrow1 = [dt](float f) { return dt == DType::kFloat16 ? floatToHalf(f) : floatToBf16(f); };
+    for (const cpu::KernelTable* t : tables) {
+      std::vector<float> got(all.size() + 1);
+      t->widen(dt, all.data() + 1, got.data() + 1, all.size() - 1);
+      for (size_t i = 1; i < all.size(); ++i)
+        ASSERT_EQ(floatToBits(got[i]), floatToBits(widen1(all[i]))) << t->name << " widen " << i;
+      std::vector<uint16_t> bits(wide.size() + 1, 0x1234);
+      t->narrow(dt, wide.data() + 1, bits.data() + 1, wide.size() - 1);
+      ASSERT_EQ(bits[0], 0x1234) << t->name;
+      for (size_t i = 1; i < wide.size(); ++i)
+        ASSERT_EQ(bits[i], narrow1(wide[i])) << t->name << " narrow " << floatToBits(wide[i]);
+      for (size_t n = 0; n <= 80; ++n) {  // every tail: nothing written past n
+        std::vector<uint16_t> d(n + 1, 0xbeef);
+        t->narrow(dt, wide.data(), d.data(), n);
+        ASSERT_EQ(d[n], 0xbeef) << t->name << " n=" << n;
+        for (size_t i = 0; i < n; ++i) ASSERT_EQ(d[i], narrow1(wide[i])) << t->name << " n=" << n;
+        std::vector<float> w(n + 1, 7.0f);
+        t->widen(dt, all.data() + 300, w.data(), n);
+        ASSERT_EQ(w[n], 7.0f) << t->name << " n=" << n;
+        for (size_t i = 0; i < n; ++i) ASSERT_EQ(floatToBits(w[i]), floatToBits(widen1(all[300 + i])));
+      }
+    }
+  }
+}
+
+TEST(CastKernels, NarrowReportsOverflowOfFiniteValuesOnly) {
+  std::vector<uint16_t> out(40);
+  std::vector<float> x(40, 1.0f);
+  EXPECT_TRUE(narrowFromFloat(DType::kFloat16, x.data(), out.data(), x.size()));
+  for (float v : {INFINITY, -INFINITY, NAN, 65519.996f, -65504.0f}) {
+    x[33] = v;
+    EXPECT_TRUE(narrowFromFloat(DType::kFloat16, x.data(), out.data(), x.size())) << v;
+  }
+  for (float v : {65520.0f, -65520.0f, 1e30f, FLT_MAX}) {
+    x[33] = v;
+    EXPECT_FALSE(narrowFromFloat(DType::kFloat16, x.data(), out.data(), x.size())) << v;
+    EXPECT_EQ(out[33] & 0x7fffu, 0x7c00u);
+  }
+  x[33] = FLT_MAX;  // bfloat16 shares float32's range: only the last half-ulp overflows
+  EXPECT_FALSE(narrowFromFloat(DType::kBfloat16, x.data(), out.data(), x.size()));
+  x[33] = bitsToFloat(0x7f7f7fffu);
+  EXPECT_TRUE(narrowFromFloat(DType::kBfloat16, x.data(), out.data(), x.size()));
+  EXPECT_EQ(out[33], 0x7f7fu);
+  x[33] = 2.5f;  // float32: a copy
+  std::vector<float> same(40);
+  EXPECT_TRUE(narrowFromFloat(DType::kFloat32, x.data(), same.data(), x.size()));
+  EXPECT_EQ(same, x);
+  widenToFloat(DType::kFloat32, x.data(), same.data(), x.size());
+  EXPECT_EQ(same, x);
+  EXPECT_TRUE(narrowFromFloat(DType::kInt32, x.data(), same.data(), x.size()));  // other types: nothing
 }
 
 // ---- Names, dispatch, bad arguments.
