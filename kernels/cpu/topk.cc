@@ -7,6 +7,10 @@
 #include <cstring>
 #include <functional>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace torc::kernels {
 namespace {
 
@@ -34,15 +38,44 @@ Counts count(const float* x, size_t n, uint32_t t) {
   return {ge, gt, maxMag >= kInfBits};
 }
 
+// Bit j of *ge / *gt: whether magnitude(x[j]) >= t / > t, for a block of 16; returns whether
+// one of them is Inf or NaN. Magnitudes are below 2^31, so signed compares (which SSE2 has)
+// order them, and ge is "> t - 1" (t - 1 >= -1).
+constexpr size_t kMaskBlock = 16;
+inline bool blockMasks(const float* x, int32_t ts, uint32_t* ge, uint32_t* gt) {
+#if defined(__SSE2__)
+  const __m128i abs = _mm_set1_epi32(0x7fffffff), below = _mm_set1_epi32(ts - 1), at = _mm_set1_epi32(ts);
+  const __m128i finiteMax = _mm_set1_epi32(static_cast<int32_t>(kInfBits - 1));
+  uint32_t a = 0, b = 0, bad = 0;
+  for (int q = 0; q < 4; ++q) {
+    const __m128i m = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 4 * q)), abs);
+    a |= static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(m, below)))) << (4 * q);
+    b |= static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(m, at)))) << (4 * q);
+    bad |= static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(m, finiteMax))));
+  }
+  *ge = a, *gt = b;
+  return bad != 0;
+#else
+  uint32_t a = 0, b = 0, maxMag = 0;
+  for (size_t j = 0; j < kMaskBlock; ++j) {
+    const uint32_t m = magnitude(x[j]);
+    a |= m >= static_cast<uint32_t>(ts) ? (1u << j) : 0u;
+    b |= m > static_cast<uint32_t>(ts) ? (1u << j) : 0u;
+    maxMag = std::max(maxMag, m);
+  }
+  *ge = a, *gt = b;
+  return maxMag >= kInfBits;
+#endif
+}
+
 // count() and, in the same read, the keys of the elements reaching t in index order, as long as
 // there are at most cap of them (keys must hold cap + 1; beyond cap the last slot is rewritten).
-// Each block of 16 yields a bit mask of its candidates without branches (the compiler
-// vectorises that); only the set bits are visited.
+// Each block of 16 yields a bit mask of its candidates (blockMasks); only the set bits are
+// visited. (The same masks built by a plain loop, left to the vectoriser, took 13 ms for 16M
+// floats where a counting loop takes 4.)
 Counts countAndCollect(const float* x, size_t n, uint32_t t, uint64_t* keys, size_t cap) {
-  constexpr size_t kBlock = 16;
   size_t ge = 0, gt = 0;
-  int32_t maxMag = 0;
-  // Magnitudes are below 2^31, so signed compares (which SSE2 has) order them.
+  bool nonFinite = false;
   const int32_t ts = static_cast<int32_t>(t);
   auto take = [&](size_t i) {
     const uint32_t m = magnitude(x[i]);
@@ -51,16 +84,10 @@ Counts countAndCollect(const float* x, size_t n, uint32_t t, uint64_t* keys, siz
     gt += m > t ? 1 : 0;
   };
   size_t i = 0;
-  for (; i + kBlock <= n; i += kBlock) {
-    uint32_t atLeast = 0, above = 0;
-    int32_t blockMax = 0;
-    for (size_t j = 0; j < kBlock; ++j) {
-      const int32_t m = static_cast<int32_t>(magnitude(x[i + j]));
-      atLeast |= m >= ts ? (1u << j) : 0u;
-      above |= m > ts ? (1u << j) : 0u;
-      blockMax = std::max(blockMax, m);
-    }
-    maxMag = std::max(maxMag, blockMax);
+  for (; i + kMaskBlock <= n; i += kMaskBlock) {
+    uint32_t atLeast, above;
+    nonFinite |= blockMasks(x + i, ts, &atLeast, &above);
+    if (atLeast == 0) continue;
     if (ge > cap) {  // overflowed already (t too low, or ties): only count from here on
       ge += static_cast<size_t>(__builtin_popcount(atLeast));
       gt += static_cast<size_t>(__builtin_popcount(above));
@@ -69,16 +96,15 @@ Counts countAndCollect(const float* x, size_t n, uint32_t t, uint64_t* keys, siz
     for (uint32_t mask = atLeast; mask != 0; mask &= mask - 1) take(i + static_cast<size_t>(__builtin_ctz(mask)));
   }
   for (; i < n; ++i) {
-    maxMag = std::max(maxMag, static_cast<int32_t>(magnitude(x[i])));
+    nonFinite |= magnitude(x[i]) >= kInfBits;
     if (magnitude(x[i]) >= t) take(i);
   }
-  return {ge, gt, static_cast<uint32_t>(maxMag) >= kInfBits};
+  return {ge, gt, nonFinite};
 }
 
 // The tie rule at t: every element above t, and the first `need` (lowest indices) equal to t,
-// in index order. Branch-free masks per block of 16 as in countAndCollect.
+// in index order. Masks per block of 16 as in countAndCollect.
 void takeWithTies(const float* x, size_t n, uint32_t t, size_t need, uint32_t* indices) {
-  constexpr size_t kBlock = 16;
   const int32_t ts = static_cast<int32_t>(t);
   size_t out = 0;
   auto take = [&](size_t i) {
@@ -89,14 +115,10 @@ void takeWithTies(const float* x, size_t n, uint32_t t, size_t need, uint32_t* i
     }
   };
   size_t i = 0;
-  for (; i + kBlock <= n; i += kBlock) {
-    uint32_t above = 0, equal = 0;
-    for (size_t j = 0; j < kBlock; ++j) {
-      const int32_t m = static_cast<int32_t>(magnitude(x[i + j]));
-      above |= m > ts ? (1u << j) : 0u;
-      equal |= m == ts ? (1u << j) : 0u;
-    }
-    for (uint32_t mask = above | (need > 0 ? equal : 0u); mask != 0; mask &= mask - 1)
+  for (; i + kMaskBlock <= n; i += kMaskBlock) {
+    uint32_t atLeast, above;
+    blockMasks(x + i, ts, &atLeast, &above);
+    for (uint32_t mask = need > 0 ? atLeast : above; mask != 0; mask &= mask - 1)
       take(i + static_cast<size_t>(__builtin_ctz(mask)));
   }
   for (; i < n; ++i)

@@ -17,6 +17,7 @@ namespace torc::core::sparse {
 // do not map and fault fresh memory every step.
 struct Scratch {
   std::vector<char> mine, all;  // this rank's list as a block; gathered blocks
+  std::vector<char> treeCur, treeNext, treePeer, treeResult;  // the tree's lists
   std::vector<uint32_t> unionIdx, pos, top, hist;
   std::vector<float> unionVal, acc;
   std::vector<uint64_t> keys;

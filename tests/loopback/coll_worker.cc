@@ -459,20 +459,29 @@ void suiteTopk(size_t big) {
       ++gFailures;
     }
   }
-  // Inf/NaN on the last rank: every rank fails the same way, buffers untouched, comm usable.
+  // Inf/NaN on the last rank (and rank 1, which must not be the one named): every rank fails
+  // the same way in every mode and route (the gather route and the tree learn of it from the
+  // blocks they exchange), buffers untouched, comm usable.
   const size_t n = 1000;
   std::vector<float> in(n, 1.0f), out(n, 7.0f), res(n, 2.0f);
   if (gRank == gP - 1) in[n / 2] = gRank % 2 ? NAN : INFINITY;
-  torcResult_t r = torcSparseAllReduce(in.data(), res.data(), out.data(), n, 10, torcFloat32, torcTopkSum, gComm, nullptr);
-  char want[64];
-  snprintf(want, sizeof(want), "rank %d's input", gP - 1);
-  if (r != torcInvalidArgument || std::string(torcGetLastError(gComm)).find(want) == std::string::npos ||
-      std::count(out.begin(), out.end(), 7.0f) != static_cast<long>(n) ||
-      std::count(res.begin(), res.end(), 2.0f) != static_cast<long>(n)) {
-    fprintf(stderr, "rank %d: non-finite input: got %s (%s)\n", gRank, torcGetErrorString(r), torcGetLastError(gComm));
-    ++gFailures;
+  if (gRank == 1) in[n / 3] = -INFINITY;
+  torcResult_t r;
+  for (auto [mode, kk] : {std::pair{torcTopkSum, 10}, {torcTopkSum, 400}, {torcTopkGlobalTree, 10},
+                          {torcTopkGlobalExact, 10}}) {
+    r = torcSparseAllReduce(in.data(), res.data(), out.data(), n, kk, torcFloat32, mode, gComm, nullptr);
+    char want[64];
+    snprintf(want, sizeof(want), "rank %d's input", std::min(gP - 1, 1));
+    if (r != torcInvalidArgument || std::string(torcGetLastError(gComm)).find(want) == std::string::npos ||
+        std::count(out.begin(), out.end(), 7.0f) != static_cast<long>(n) ||
+        std::count(res.begin(), res.end(), 2.0f) != static_cast<long>(n)) {
+      fprintf(stderr, "rank %d: non-finite input (mode %d, k %d): got %s (%s)\n", gRank, static_cast<int>(mode), kk,
+              torcGetErrorString(r), torcGetLastError(gComm));
+      ++gFailures;
+    }
   }
   in[n / 2] = 1.0f;
+  in[n / 3] = 1.0f;
   CHECK_TORC(torcSparseAllReduce(in.data(), res.data(), out.data(), n, 10, torcFloat32, torcTopkSum, gComm, nullptr));
   // Finite inputs whose selected sum overflows: in the tree every round after the first sees it
   // again; every rank fails alike, and the communicator stays usable.
