@@ -210,6 +210,44 @@ TORC_API torcResult_t torcRecv(void* recvbuff, size_t count, torcDataType_t data
 /** Returns when every rank has entered the barrier. */
 TORC_API torcResult_t torcBarrier(torcComm_t comm, torcStream_t stream);
 
+/* ---------------------------------------------------------------- asynchronous operations
+ * Each ...Async call checks its arguments at once (a bad one is returned at once, with *request
+ * left NULL), then returns while the operation runs on the communicator's progress thread
+ * (started on first use). Operations on a communicator run one at a time in the order they were
+ * called, blocking and asynchronous alike: a blocking call first waits for the asynchronous ones
+ * issued before it. Until the request completes, the buffers belong to torc: do not read the
+ * output or write the input. Complete every request with torcWait, or with torcTest reporting
+ * done; either frees it. torcCommDestroy refuses (torcInvalidUsage) while requests are open;
+ * torcCommAbort makes them complete with an error. Sends and receives have no asynchronous form
+ * (run one at a time in call order, a receive posted before its matching send would wait forever).
+ */
+
+/** Opaque handle of one asynchronous operation. */
+typedef struct torcRequest* torcRequest_t;
+
+TORC_API torcResult_t torcAllReduceAsync(const void* sendbuff, void* recvbuff, size_t count,
+                                         torcDataType_t datatype, torcRedOp_t op, torcComm_t comm,
+                                         torcRequest_t* request);
+TORC_API torcResult_t torcBroadcastAsync(const void* sendbuff, void* recvbuff, size_t count,
+                                         torcDataType_t datatype, int root, torcComm_t comm, torcRequest_t* request);
+TORC_API torcResult_t torcReduceAsync(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
+                                      torcRedOp_t op, int root, torcComm_t comm, torcRequest_t* request);
+TORC_API torcResult_t torcAllGatherAsync(const void* sendbuff, void* recvbuff, size_t sendcount,
+                                         torcDataType_t datatype, torcComm_t comm, torcRequest_t* request);
+/** With torcAllGatherAsync, the two halves of an all-reduce issued apart (as DeAR does): the
+ *  reduce-scatter of a bucket right after backward, its all-gather just before the weights are
+ *  needed. */
+TORC_API torcResult_t torcReduceScatterAsync(const void* sendbuff, void* recvbuff, size_t recvcount,
+                                             torcDataType_t datatype, torcRedOp_t op, torcComm_t comm,
+                                             torcRequest_t* request);
+
+/** *done = 1 once the operation has finished: the call then returns the operation's result and
+ *  frees the request. While it runs, *done = 0, torcSuccess, and the request stays open. */
+TORC_API torcResult_t torcTest(torcRequest_t request, int* done);
+
+/** Waits for the operation, returns its result and frees the request. */
+TORC_API torcResult_t torcWait(torcRequest_t request);
+
 /* ---------------------------------------------------------------- sparse collectives
  * A sparse vector is k (index, value) pairs in two arrays. Indices are torcUint32 or torcInt64;
  * values torcFloat32, torcFloat16 or torcBfloat16. Every rank passes the same k and types.

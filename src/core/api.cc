@@ -201,6 +201,11 @@ torcResult_t torcCommInitFromEnv(torcComm_t* comm) {
 torcResult_t torcCommDestroy(torcComm_t comm) {
   if (comm == nullptr) return torcSuccess;
   return guard(nullptr, "torcCommDestroy", [&] {
+    if (const int open = comm->async ? comm->async->open.load() : 0; open > 0)
+      return errorf(Code::kInvalidUsage,
+                    "%d asynchronous request(s) of this communicator are still open: complete them with torcWait "
+                    "(or torcCommAbort)", open);
+    if (comm->async) comm->async->detach();
     delete comm;
     return Status::ok();
   });
@@ -209,6 +214,7 @@ torcResult_t torcCommDestroy(torcComm_t comm) {
 torcResult_t torcCommAbort(torcComm_t comm) {
   if (comm == nullptr) return torcSuccess;
   return guard(nullptr, "torcCommAbort", [&] {
+    if (comm->async) comm->async->detach();  // open requests complete without it
     if (comm->comm) comm->comm->abort();  // a call blocked in another thread returns promptly
     while (comm->activeCalls.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     delete comm;
@@ -243,9 +249,11 @@ torcResult_t torcCommGetAsyncError(torcComm_t comm, torcResult_t* asyncError) {
   });
 }
 
-torcResult_t torcAllReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
-                           torcRedOp_t op, torcComm_t comm, torcStream_t) {
-  return guard(comm, "torcAllReduce", [&] {
+// The collectives, blocking (request == nullptr) or asynchronous: the same checks, at once.
+// The work captures the Comm itself, which outlives its progress thread.
+static torcResult_t allReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
+                              torcRedOp_t op, torcComm_t comm, torcRequest_t* request, const char* fn) {
+  return guard(comm, fn, [&] {
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
     TORC_RETURN_IF_ERROR(checkOp(op));
@@ -254,14 +262,17 @@ torcResult_t torcAllReduce(const void* sendbuff, void* recvbuff, size_t count, t
     TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
     TORC_RETURN_IF_ERROR(checkBuf(recvbuff, count, "recvbuff"));
     TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, bytes, recvbuff, bytes, 0, true));
-    return comm->comm->run(collArgs(algos::Coll::kAllReduce, count), sendbuff, recvbuff,
-                           static_cast<DType>(datatype), static_cast<RedOp>(op));
+    Comm* c = comm->comm.get();
+    return launch(comm, request, [=] {
+      return c->run(collArgs(algos::Coll::kAllReduce, count), sendbuff, recvbuff, static_cast<DType>(datatype),
+                    static_cast<RedOp>(op));
+    });
   });
 }
 
-torcResult_t torcBroadcast(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, int root,
-                           torcComm_t comm, torcStream_t) {
-  return guard(comm, "torcBroadcast", [&] {
+static torcResult_t broadcast(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, int root,
+                              torcComm_t comm, torcRequest_t* request, const char* fn) {
+  return guard(comm, fn, [&] {
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
     TORC_RETURN_IF_ERROR(checkRank(root, comm->comm->nranks(), "root"));
@@ -273,13 +284,15 @@ torcResult_t torcBroadcast(const void* sendbuff, void* recvbuff, size_t count, t
     if (isRoot) TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, bytes, recvbuff, bytes, 0, true));
     algos::CollArgs a = collArgs(algos::Coll::kBroadcast, count);
     a.root = root;
-    return comm->comm->run(a, sendbuff, recvbuff, static_cast<DType>(datatype), RedOp::kSum);
+    Comm* c = comm->comm.get();
+    return launch(comm, request,
+                  [=] { return c->run(a, sendbuff, recvbuff, static_cast<DType>(datatype), RedOp::kSum); });
   });
 }
 
-torcResult_t torcReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, torcRedOp_t op,
-                        int root, torcComm_t comm, torcStream_t) {
-  return guard(comm, "torcReduce", [&] {
+static torcResult_t reduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
+                           torcRedOp_t op, int root, torcComm_t comm, torcRequest_t* request, const char* fn) {
+  return guard(comm, fn, [&] {
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
     TORC_RETURN_IF_ERROR(checkOp(op));
@@ -294,14 +307,17 @@ torcResult_t torcReduce(const void* sendbuff, void* recvbuff, size_t count, torc
     }
     algos::CollArgs a = collArgs(algos::Coll::kReduce, count);
     a.root = root;
-    return comm->comm->run(a, sendbuff, isRoot ? recvbuff : nullptr, static_cast<DType>(datatype),
-                           static_cast<RedOp>(op));
+    Comm* c = comm->comm.get();
+    void* out = isRoot ? recvbuff : nullptr;
+    return launch(comm, request, [=] {
+      return c->run(a, sendbuff, out, static_cast<DType>(datatype), static_cast<RedOp>(op));
+    });
   });
 }
 
-torcResult_t torcAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, torcDataType_t datatype,
-                           torcComm_t comm, torcStream_t) {
-  return guard(comm, "torcAllGather", [&] {
+static torcResult_t allGather(const void* sendbuff, void* recvbuff, size_t sendcount, torcDataType_t datatype,
+                              torcComm_t comm, torcRequest_t* request, const char* fn) {
+  return guard(comm, fn, [&] {
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
     const size_t p = static_cast<size_t>(comm->comm->nranks());
@@ -312,14 +328,17 @@ torcResult_t torcAllGather(const void* sendbuff, void* recvbuff, size_t sendcoun
     TORC_RETURN_IF_ERROR(checkBuf(recvbuff, sendcount, "recvbuff"));
     TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, inBytes, recvbuff, outBytes,
                                       inBytes * static_cast<size_t>(comm->comm->rank()), false));
-    return comm->comm->run(collArgs(algos::Coll::kAllGather, sendcount), sendbuff, recvbuff,
-                           static_cast<DType>(datatype), RedOp::kSum);
+    Comm* c = comm->comm.get();
+    return launch(comm, request, [=] {
+      return c->run(collArgs(algos::Coll::kAllGather, sendcount), sendbuff, recvbuff, static_cast<DType>(datatype),
+                    RedOp::kSum);
+    });
   });
 }
 
-torcResult_t torcReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount, torcDataType_t datatype,
-                               torcRedOp_t op, torcComm_t comm, torcStream_t) {
-  return guard(comm, "torcReduceScatter", [&] {
+static torcResult_t reduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount, torcDataType_t datatype,
+                                  torcRedOp_t op, torcComm_t comm, torcRequest_t* request, const char* fn) {
+  return guard(comm, fn, [&] {
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
     TORC_RETURN_IF_ERROR(checkOp(op));
@@ -331,9 +350,57 @@ torcResult_t torcReduceScatter(const void* sendbuff, void* recvbuff, size_t recv
     TORC_RETURN_IF_ERROR(checkBuf(recvbuff, recvcount, "recvbuff"));
     TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, inBytes, recvbuff, outBytes,
                                       outBytes * static_cast<size_t>(comm->comm->rank()), true));
-    return comm->comm->run(collArgs(algos::Coll::kReduceScatter, recvcount), sendbuff, recvbuff,
-                           static_cast<DType>(datatype), static_cast<RedOp>(op));
+    Comm* c = comm->comm.get();
+    return launch(comm, request, [=] {
+      return c->run(collArgs(algos::Coll::kReduceScatter, recvcount), sendbuff, recvbuff,
+                    static_cast<DType>(datatype), static_cast<RedOp>(op));
+    });
   });
+}
+
+torcResult_t torcAllReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
+                           torcRedOp_t op, torcComm_t comm, torcStream_t) {
+  return allReduce(sendbuff, recvbuff, count, datatype, op, comm, nullptr, "torcAllReduce");
+}
+torcResult_t torcAllReduceAsync(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
+                                torcRedOp_t op, torcComm_t comm, torcRequest_t* request) {
+  return allReduce(sendbuff, recvbuff, count, datatype, op, comm, request, "torcAllReduceAsync");
+}
+
+torcResult_t torcBroadcast(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, int root,
+                           torcComm_t comm, torcStream_t) {
+  return broadcast(sendbuff, recvbuff, count, datatype, root, comm, nullptr, "torcBroadcast");
+}
+torcResult_t torcBroadcastAsync(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, int root,
+                                torcComm_t comm, torcRequest_t* request) {
+  return broadcast(sendbuff, recvbuff, count, datatype, root, comm, request, "torcBroadcastAsync");
+}
+
+torcResult_t torcReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, torcRedOp_t op,
+                        int root, torcComm_t comm, torcStream_t) {
+  return reduce(sendbuff, recvbuff, count, datatype, op, root, comm, nullptr, "torcReduce");
+}
+torcResult_t torcReduceAsync(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
+                             torcRedOp_t op, int root, torcComm_t comm, torcRequest_t* request) {
+  return reduce(sendbuff, recvbuff, count, datatype, op, root, comm, request, "torcReduceAsync");
+}
+
+torcResult_t torcAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, torcDataType_t datatype,
+                           torcComm_t comm, torcStream_t) {
+  return allGather(sendbuff, recvbuff, sendcount, datatype, comm, nullptr, "torcAllGather");
+}
+torcResult_t torcAllGatherAsync(const void* sendbuff, void* recvbuff, size_t sendcount, torcDataType_t datatype,
+                                torcComm_t comm, torcRequest_t* request) {
+  return allGather(sendbuff, recvbuff, sendcount, datatype, comm, request, "torcAllGatherAsync");
+}
+
+torcResult_t torcReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount, torcDataType_t datatype,
+                               torcRedOp_t op, torcComm_t comm, torcStream_t) {
+  return reduceScatter(sendbuff, recvbuff, recvcount, datatype, op, comm, nullptr, "torcReduceScatter");
+}
+torcResult_t torcReduceScatterAsync(const void* sendbuff, void* recvbuff, size_t recvcount, torcDataType_t datatype,
+                                    torcRedOp_t op, torcComm_t comm, torcRequest_t* request) {
+  return reduceScatter(sendbuff, recvbuff, recvcount, datatype, op, comm, request, "torcReduceScatterAsync");
 }
 
 static torcResult_t p2p(bool send, const void* buf, size_t count, torcDataType_t datatype, int peer,

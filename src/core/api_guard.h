@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <new>
 #include <string>
 
@@ -117,6 +118,10 @@ inline Status checkRank(int r, int nranks, const char* what) {
   if (r < 0 || r >= nranks) return errorf(Code::kInvalidArgument, "%s %d is out of range [0, %d)", what, r, nranks);
   return Status::ok();
 }
+
+// Runs op now (request == nullptr), or hands it to the communicator's progress thread and
+// makes *request (api_async.cc). op must hold no reference to the caller's stack.
+Status launch(torcComm_t comm, torcRequest_t* request, std::function<Status()> op);
 
 inline algos::CollArgs collArgs(algos::Coll c, size_t count) {
   algos::CollArgs a;

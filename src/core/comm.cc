@@ -378,6 +378,7 @@ double effectiveTimeout() {
 }
 
 Comm::~Comm() {
+  progress_.reset();  // runs what is queued (failing fast once aborted) while everything is alive
   // Transport first: it may still own requests that point into the executor.
   for (auto& ep : endpoints_)
     if (ep) ep->close(aborting_.load());
@@ -401,8 +402,14 @@ Status Comm::connectPeers(const algos::Plan& plan) {
   return Status::ok();
 }
 
+std::shared_ptr<AsyncOp> Comm::submit(std::function<Status()> work) {
+  if (!progress_) progress_ = std::make_unique<Progress>(rank_);
+  return progress_->submit(std::move(work));
+}
+
 Status Comm::run(const algos::CollArgs& in, const void* input, void* output, kernels::DType dtype,
                  kernels::RedOp op) {
+  if (progress_ && !progress_->onThread()) progress_->drain();  // the order of the calls
   if (hasFailed_.load(std::memory_order_acquire)) {
     Status broken = asyncError();
     return Status(broken.code(), "the communicator failed earlier and cannot be used: " + broken.message());

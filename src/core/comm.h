@@ -18,6 +18,7 @@
 #include "src/algos/timing.h"
 #include "src/base/status.h"
 #include "src/core/bootstrap.h"
+#include "src/core/progress.h"
 #include "src/topology/local_topology.h"
 #include "src/transport/shm/shm_segment.h"
 #include "src/transport/transport.h"
@@ -60,9 +61,13 @@ class Comm {
   const PeerInfo& peer(int r) const { return peers_[static_cast<size_t>(r)]; }
   const Grouping& grouping() const { return grouping_; }
 
-  // Runs one collective to completion on this rank.
+  // Runs one collective to completion on this rank, after every operation submitted before it.
   Status run(const algos::CollArgs& args, const void* input, void* output, kernels::DType dtype,
              kernels::RedOp op);
+
+  // Hands work (which calls run()) to the communicator's progress thread, started on first use;
+  // operations run one at a time, in submission order.
+  std::shared_ptr<AsyncOp> submit(std::function<Status()> work);
 
   // The error that broke the communicator (kOk while healthy).
   Status asyncError() const;
@@ -114,6 +119,7 @@ class Comm {
   algos::ExecContext ctx_;
   algos::PlanCache plans_;
   std::unique_ptr<algos::Executor> executor_;
+  std::unique_ptr<Progress> progress_;  // torc.h's ...Async calls (null until the first)
   void* scratch_ = nullptr;
   size_t scratchBytes_ = 0;
   uint64_t collSeq_ = 0;
@@ -125,8 +131,22 @@ class Comm {
 
 }  // namespace torc::core
 
+struct torcComm;
+
+namespace torc::core {
+// What a communicator's asynchronous requests share with it; it outlives an aborted handle.
+struct AsyncLink {
+  std::atomic<torcComm*> comm{nullptr};  // null once the handle is aborted or destroyed
+  std::atomic<int> open{0};              // requests not yet completed by torcWait / torcTest
+  std::atomic<int> completing{0};        // completions that may be using `comm` right now
+  // Nulls `comm`, then waits for completions that may have read it before.
+  void detach();
+};
+}  // namespace torc::core
+
 // The C handle is the communicator itself.
 struct torcComm {
   std::unique_ptr<torc::core::Comm> comm;
   std::atomic<int> activeCalls{0};  // API calls inside this handle (torcCommAbort waits for them)
+  std::shared_ptr<torc::core::AsyncLink> async;  // made by the first asynchronous call
 };

@@ -159,6 +159,15 @@ TEST(Split, ParityHalvesNestedSingletonsAndNoColor) {
   }
 }
 
+TEST(Async, RequestsInFlightOrderedWithBlockingCalls) {
+  for (int p : {1, 2, 3, 4}) {
+    JobOptions o;
+    o.deadlineSec = 180;
+    auto res = runJob(binPath("tests/loopback/async_worker"), {}, p, o);
+    for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << "p " << p << describe(res);
+  }
+}
+
 TEST(Split, ByNode) {
   JobOptions o;
   o.deadlineSec = 120;
