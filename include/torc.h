@@ -57,7 +57,8 @@ typedef enum {
   torcRemoteError = 6,     /**< a peer failed or disconnected */
   torcInProgress = 7,      /**< a non-blocking operation has not completed yet */
   torcTimeout = 8,         /**< nothing happened within TORC_TIMEOUT seconds */
-  torcNumResults = 9
+  torcOverflow = 9,        /**< a result holds Inf or NaN (a value overflowed the wire type): skip the step */
+  torcNumResults = 10
 } torcResult_t;
 
 /** Element types (same numbers as ncclDataType_t). */
@@ -247,6 +248,53 @@ TORC_API torcResult_t torcTest(torcRequest_t request, int* done);
 
 /** Waits for the operation, returns its result and frees the request. */
 TORC_API torcResult_t torcWait(torcRequest_t request);
+
+/* ---------------------------------------------------------------- fused buckets
+ * Many tensors all-reduced as few buckets, each started in the background as soon as it is full.
+ */
+
+/** Opaque handle of a fusion object. */
+typedef struct torcFusion* torcFusion_t;
+
+/** torcFusionCreate flag: tensors may be torcFloat32, torcFloat16 and torcBfloat16 alike. */
+#define TORC_FUSION_MIXED_TYPES 1
+
+/**
+ * A fusion object on comm. thresholdBytes: a bucket starts its all-reduce once it holds that many
+ * bytes on the wire (0: TORC_FUSION_BYTES, default 25 MiB). wireType: the tensors' own type (no
+ * conversion), or torcFloat32/torcFloat16/torcBfloat16 for floating-point tensors: each tensor is
+ * packed into the bucket in the wire type and unpacked into its own type; every hop of the
+ * all-reduce widens to float32, adds and rounds once to the wire type, so with p ranks an element
+ * sees at most p roundings (packing included), and |result - exact| <= p (u sum|x| + eta)
+ * (u = 2^-11, eta = 2^-25 for float16; u = 2^-8, eta = 2^-134 for bfloat16; eta bounds a rounding
+ * below the normal range) plus the rounding into the tensor's type. op: torcSum or torcAvg (with conversion,
+ * avg divides by p in float32 before packing; without, it is torcAvg's sum-then-divide). flags:
+ * 0 (every tensor of one type) or TORC_FUSION_MIXED_TYPES. Every rank must create it alike and add
+ * the same tensors (counts and types) in the same order. Without conversion the results equal
+ * separate torcAllReduce calls bit for bit on one node (shared memory adds every element in rank
+ * order); a ring between nodes adds in an order that depends on the element's position, so
+ * floating-point results may differ there in the last bits (integers are exact either way).
+ */
+TORC_API torcResult_t torcFusionCreate(torcComm_t comm, size_t thresholdBytes, torcDataType_t wireType,
+                                       torcRedOp_t op, int flags, torcFusion_t* fusion);
+
+/** Adds a tensor (count elements of datatype; count may be 0). Its result is written over it by the
+ *  time torcFusionWait returns; until then it belongs to torc. A tensor may span buckets. */
+TORC_API torcResult_t torcFusionAdd(torcFusion_t fusion, void* tensor, size_t count, torcDataType_t datatype);
+
+/** Starts the all-reduce of the last, partly filled bucket. */
+TORC_API torcResult_t torcFusionFlush(torcFusion_t fusion);
+
+/**
+ * Flushes, then waits for every bucket: each tensor added since the last wait holds its result.
+ * *overflow (may be NULL) = 1 when a result holds Inf or NaN (from the inputs or from overflowing
+ * the wire type), and the call returns torcOverflow: the same on every rank, so a dynamic loss
+ * scaler can skip the step everywhere. Another failure returns that bucket's error.
+ */
+TORC_API torcResult_t torcFusionWait(torcFusion_t fusion, int* overflow);
+
+/** Frees the object; torcInvalidUsage (and nothing freed) while tensors added are not yet waited for. */
+TORC_API torcResult_t torcFusionDestroy(torcFusion_t fusion);
 
 /* ---------------------------------------------------------------- sparse collectives
  * A sparse vector is k (index, value) pairs in two arrays. Indices are torcUint32 or torcInt64;

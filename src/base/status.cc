@@ -16,6 +16,7 @@ const char* codeName(Code c) {
     case Code::kRemoteError: return "remote process exited or there was a network error";
     case Code::kInProgress: return "operation in progress";
     case Code::kTimeout: return "timeout";
+    case Code::kOverflow: return "numeric overflow";
   }
   return "unknown result code";
 }

@@ -20,6 +20,7 @@ enum class Code : int {
   kRemoteError = 6,
   kInProgress = 7,
   kTimeout = 8,
+  kOverflow = 9,
 };
 
 const char* codeName(Code c);

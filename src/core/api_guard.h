@@ -24,7 +24,7 @@ inline torcResult_t finish(torcComm_t comm, const char* fn, const Status& s) {
   std::string msg = std::string(fn) + ": " + s.toString();
   tLastError = msg;
   if (comm != nullptr && comm->comm) comm->comm->lastError = msg;
-  if (s.code() == Code::kInvalidArgument || s.code() == Code::kInvalidUsage)
+  if (s.code() == Code::kInvalidArgument || s.code() == Code::kInvalidUsage || s.code() == Code::kOverflow)
     TORC_INFO(kLogAll, "%s", msg.c_str());
   else
     TORC_WARN("%s", msg.c_str());

@@ -168,6 +168,23 @@ TEST(Async, RequestsInFlightOrderedWithBlockingCalls) {
   }
 }
 
+TEST(Fusion, BucketsMixedPrecisionOverflowAndMisuse) {
+  for (int p : {1, 2, 3, 5, 8}) {
+    JobOptions o;
+    o.deadlineSec = 300;
+    auto res = runJob(binPath("tests/loopback/fusion_worker"), {}, p, o);
+    for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << "p " << p << describe(res);
+  }
+}
+
+TEST(Fusion, OverTheTransport) {
+  JobOptions o;
+  o.env["TORC_SHM"] = "0";
+  o.deadlineSec = 300;
+  auto res = runJob(binPath("tests/loopback/fusion_worker"), {}, 3, o);
+  for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << describe(res);
+}
+
 TEST(Split, ByNode) {
   JobOptions o;
   o.deadlineSec = 120;

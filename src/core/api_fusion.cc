@@ -1,0 +1,272 @@
+// Fused buckets (torcFusion*): tensors packed into buckets in the wire type on the caller's
+// thread, each full bucket all-reduced on the communicator's progress thread and unpacked there
+// into its tensors, while the caller adds more.
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "include/torc.h"
+#include "kernels/functors.h"
+#include "src/base/param.h"
+#include "src/core/api_guard.h"
+
+TORC_PARAM(FusionBytes, int64_t, "FUSION_BYTES", 25 << 20,
+           "torcFusionCreate's bucket size when its thresholdBytes is 0: a bucket's all-reduce starts once it "
+           "holds this many bytes on the wire");
+
+namespace torc::api {
+namespace {
+
+bool isFloat(DType t) { return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBfloat16; }
+
+// Some element of the n values of type t is Inf or NaN.
+bool anyNonFinite(DType t, const char* data, size_t n) {
+  if (t == DType::kFloat32) {
+    const auto* x = reinterpret_cast<const float*>(data);
+    int bad = 0;
+    for (size_t i = 0; i < n; ++i) bad |= static_cast<int>(!std::isfinite(x[i]));
+    return bad != 0;
+  }
+  const uint16_t mask = t == DType::kFloat16 ? 0x7c00 : 0x7f80;  // all exponent bits set
+  const auto* x = reinterpret_cast<const uint16_t*>(data);
+  int bad = 0;
+  for (size_t i = 0; i < n; ++i) bad |= static_cast<int>((x[i] & mask) == mask);
+  return bad != 0;
+}
+
+// n elements from type `from` to type `to` (equal: a copy; else both floating point, through
+// float32), dividing by `divisor` in float32 first when it is > 1. scratch: float32 room.
+void convert(DType from, const void* src, DType to, void* dst, size_t n, int divisor, std::vector<float>* scratch) {
+  if (from == to && divisor <= 1) {
+    std::memcpy(dst, src, n * kernels::dtypeSize(from));
+    return;
+  }
+  if (to == DType::kFloat32 && divisor <= 1) {  // widening needs no room of its own
+    kernels::widenToFloat(from, src, static_cast<float*>(dst), n);
+    return;
+  }
+  const float* wide = static_cast<const float*>(src);
+  if (from != DType::kFloat32 || divisor > 1) {
+    scratch->resize(n);
+    kernels::widenToFloat(from, src, scratch->data(), n);
+    if (divisor > 1) kernels::finalizeAvg(DType::kFloat32, scratch->data(), n, divisor);
+    wide = scratch->data();
+  }
+  kernels::narrowFromFloat(to, wide, dst, n);  // an overflow shows as Inf in the result
+}
+
+}  // namespace
+}  // namespace torc::api
+
+// A tensor's piece in a bucket: `count` elements from `at` of its `type`, at element `off` of
+// the bucket.
+struct FusionSegment {
+  char* at;
+  torc::kernels::DType type;
+  size_t count, off;
+};
+
+struct FusionBucket {
+  std::vector<char> data;  // `count` elements of the wire type
+  size_t count = 0;
+  std::vector<FusionSegment> segments;
+  std::shared_ptr<torc::core::AsyncOp> op;
+  bool overflow = false;       // written by the progress thread before op completes
+  std::vector<float> scratch;  // the progress thread's, for unpacking
+};
+
+struct torcFusion {
+  torcComm_t comm = nullptr;
+  std::shared_ptr<torc::core::AsyncLink> link;
+  size_t threshold = 0;  // wire bytes per bucket
+  torc::kernels::DType wire{};
+  torc::kernels::RedOp op{};
+  bool mixed = false;
+  bool typeKnown = false;
+  torc::kernels::DType tensorType{};
+  std::unique_ptr<FusionBucket> filling;
+  std::vector<std::unique_ptr<FusionBucket>> inFlight, spare;
+  std::vector<float> scratch;  // the caller's, for packing
+};
+
+namespace torc::api {
+namespace {
+
+// The communicator to record errors on: none once it is gone.
+torcComm_t commOf(torcFusion_t f) { return f != nullptr && f->link->comm.load() != nullptr ? f->comm : nullptr; }
+
+Status checkFusion(torcFusion_t f) {
+  if (f == nullptr) return Status(Code::kInvalidArgument, "fusion is NULL");
+  if (f->link->comm.load() == nullptr)
+    return Status(Code::kInvalidUsage, "the fusion object's communicator was destroyed or aborted");
+  return Status::ok();
+}
+
+// Hands the filling bucket to the progress thread: all-reduce in place, then unpack.
+void launchBucket(torcFusion_t f) {
+  std::unique_ptr<FusionBucket> b = std::move(f->filling);
+  FusionBucket* raw = b.get();
+  core::Comm* c = f->comm->comm.get();
+  const DType wire = f->wire;
+  const bool converts = f->mixed || f->tensorType != wire;
+  const RedOp op = converts ? RedOp::kSum : f->op;  // with conversion, avg was divided while packing
+  raw->overflow = false;
+  raw->op = c->submit([c, raw, wire, op]() -> Status {
+    algos::CollArgs a = collArgs(algos::Coll::kAllReduce, raw->count);
+    TORC_RETURN_IF_ERROR(c->run(a, raw->data.data(), raw->data.data(), wire, op));
+    if (isFloat(wire)) raw->overflow = anyNonFinite(wire, raw->data.data(), raw->count);
+    const size_t ws = kernels::dtypeSize(wire);
+    for (const FusionSegment& s : raw->segments)
+      convert(wire, raw->data.data() + s.off * ws, s.type, s.at, s.count, 1, &raw->scratch);
+    return Status::ok();
+  });
+  f->link->open.fetch_add(1);
+  f->inFlight.push_back(std::move(b));
+}
+
+void newBucket(torcFusion_t f) {
+  if (!f->spare.empty()) {
+    f->filling = std::move(f->spare.back());
+    f->spare.pop_back();
+  } else {
+    f->filling = std::make_unique<FusionBucket>();
+  }
+  f->filling->data.resize(f->threshold + kernels::dtypeSize(f->wire));
+  f->filling->count = 0;
+  f->filling->segments.clear();
+}
+
+}  // namespace
+}  // namespace torc::api
+
+using namespace torc;       // NOLINT
+using namespace torc::api;  // NOLINT
+
+extern "C" {
+
+torcResult_t torcFusionCreate(torcComm_t comm, size_t thresholdBytes, torcDataType_t wireType, torcRedOp_t op,
+                              int flags, torcFusion_t* fusion) {
+  return guard(comm, "torcFusionCreate", [&]() -> Status {
+    if (fusion == nullptr) return Status(Code::kInvalidArgument, "fusion is NULL");
+    *fusion = nullptr;
+    TORC_RETURN_IF_ERROR(checkComm(comm));
+    TORC_RETURN_IF_ERROR(checkType(wireType));
+    TORC_RETURN_IF_ERROR(checkOp(op));
+    if (op != torcSum && op != torcAvg)
+      return errorf(Code::kInvalidArgument, "op %s: a fusion object sums or averages",
+                    kernels::redOpName(static_cast<RedOp>(op)));
+    if (flags & ~TORC_FUSION_MIXED_TYPES) return errorf(Code::kInvalidArgument, "unknown flags 0x%x", flags);
+    const bool mixed = (flags & TORC_FUSION_MIXED_TYPES) != 0;
+    if (mixed && !isFloat(static_cast<DType>(wireType)))
+      return Status(Code::kInvalidArgument, "with TORC_FUSION_MIXED_TYPES the wire type is a floating-point type");
+    const int64_t dflt = torcParamFusionBytes();
+    const size_t threshold = thresholdBytes != 0 ? thresholdBytes : static_cast<size_t>(dflt > 0 ? dflt : 1);
+    if (threshold > (size_t{1} << 40)) return errorf(Code::kInvalidArgument, "thresholdBytes %zu is too large", threshold);
+    auto f = std::make_unique<torcFusion>();
+    f->comm = comm;
+    if (!comm->async) {
+      comm->async = std::make_shared<core::AsyncLink>();
+      comm->async->comm.store(comm);
+    }
+    f->link = comm->async;
+    f->threshold = threshold;
+    f->wire = static_cast<DType>(wireType);
+    f->op = static_cast<RedOp>(op);
+    f->mixed = mixed;
+    *fusion = f.release();
+    return Status::ok();
+  });
+}
+
+torcResult_t torcFusionAdd(torcFusion_t f, void* tensor, size_t count, torcDataType_t datatype) {
+  return guard(commOf(f), "torcFusionAdd", [&]() -> Status {
+    TORC_RETURN_IF_ERROR(checkFusion(f));
+    TORC_RETURN_IF_ERROR(checkType(datatype));
+    TORC_RETURN_IF_ERROR(checkBuf(tensor, count, "tensor"));
+    size_t bytes = 0;
+    TORC_RETURN_IF_ERROR(checkBytes(count, datatype, 1, &bytes));
+    const auto t = static_cast<DType>(datatype);
+    if (f->mixed ? !isFloat(t) : (f->typeKnown && t != f->tensorType))
+      return errorf(Code::kInvalidArgument,
+                    f->mixed ? "datatype %s: mixed tensors are float32, float16 or bfloat16"
+                             : "datatype %s differs from the earlier tensors' (say TORC_FUSION_MIXED_TYPES at creation "
+                               "to mix floating-point types)",
+                    kernels::dtypeName(t));
+    if (t != f->wire && !(isFloat(t) && isFloat(f->wire)))
+      return errorf(Code::kInvalidArgument, "datatype %s cannot travel as %s", kernels::dtypeName(t),
+                    kernels::dtypeName(f->wire));
+    f->typeKnown = true;
+    f->tensorType = t;
+    const size_t ts = kernels::dtypeSize(t), ws = kernels::dtypeSize(f->wire);
+    const size_t perBucket = std::max<size_t>(1, f->threshold / ws);
+    const bool converts = f->mixed || t != f->wire;
+    const int divisor = converts && f->op == RedOp::kAvg ? f->comm->comm->nranks() : 1;
+    auto* at = static_cast<char*>(tensor);
+    for (size_t done = 0; done < count;) {
+      if (!f->filling) newBucket(f);
+      FusionBucket& b = *f->filling;
+      const size_t take = std::min(count - done, perBucket - b.count);
+      convert(t, at + done * ts, f->wire, b.data.data() + b.count * ws, take, divisor, &f->scratch);
+      b.segments.push_back({at + done * ts, t, take, b.count});
+      b.count += take;
+      done += take;
+      if (b.count >= perBucket) launchBucket(f);
+    }
+    return Status::ok();
+  });
+}
+
+torcResult_t torcFusionFlush(torcFusion_t f) {
+  return guard(commOf(f), "torcFusionFlush", [&]() -> Status {
+    TORC_RETURN_IF_ERROR(checkFusion(f));
+    if (f->filling && f->filling->count > 0) launchBucket(f);
+    return Status::ok();
+  });
+}
+
+torcResult_t torcFusionWait(torcFusion_t f, int* overflow) {
+  if (overflow != nullptr) *overflow = 0;
+  if (f == nullptr) return finish(nullptr, "torcFusionWait", Status(Code::kInvalidArgument, "fusion is NULL"));
+  Status first;
+  if (f->filling && f->filling->count > 0) {
+    if (f->link->comm.load() != nullptr) {
+      launchBucket(f);
+    } else {  // aborted: these tensors were never sent
+      f->filling->count = 0;
+      first = Status(Code::kInvalidUsage, "the fusion object's communicator was destroyed or aborted");
+    }
+  }
+  bool over = false;
+  for (auto& b : f->inFlight) {  // every bucket, even after a failure: none may still be running
+    Status s = b->op->wait();
+    f->link->open.fetch_sub(1);
+    if (first.isOk() && !s.isOk()) first = s;
+    over |= s.isOk() && b->overflow;
+    b->op.reset();
+    f->spare.push_back(std::move(b));
+  }
+  f->inFlight.clear();
+  if (first.isOk() && over) {
+    if (overflow != nullptr) *overflow = 1;
+    first = Status(Code::kOverflow, "a fused result holds Inf or NaN (an input did, or a sum overflowed the wire "
+                                    "type); every rank reports it");
+  }
+  f->link->completing.fetch_add(1);
+  const torcResult_t r = finish(f->link->comm.load(), "torcFusionWait", first);
+  f->link->completing.fetch_sub(1);
+  return r;
+}
+
+torcResult_t torcFusionDestroy(torcFusion_t f) {
+  if (f == nullptr) return torcSuccess;
+  return guard(commOf(f), "torcFusionDestroy", [&]() -> Status {
+    const bool commGone = f->link->comm.load() == nullptr;  // then nothing can still be running
+    if (!commGone && (!f->inFlight.empty() || (f->filling && f->filling->count > 0)))
+      return Status(Code::kInvalidUsage, "tensors added to this fusion object are not yet waited for (torcFusionWait)");
+    delete f;
+    return Status::ok();
+  });
+}
+
+}  // extern "C"
