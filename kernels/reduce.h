@@ -40,6 +40,9 @@ void widenToFloat(DType t, const void* src, float* dst, size_t n);
 // does nothing and returns true. src and dst must not overlap.
 bool narrowFromFloat(DType t, const float* src, void* dst, size_t n);
 
+// Whether every one of the n values of floating-point type t is finite (other types: true).
+bool allFinite(DType t, const void* x, size_t n);
+
 // The instruction set the dispatcher picked (once, on first use; TORC_KERNEL_ISA may lower
 // it): "avx512", "avx2" or "generic".
 const char* reduceIsa();

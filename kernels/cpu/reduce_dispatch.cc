@@ -161,6 +161,36 @@ bool narrowFromFloat(DType t, const float* src, void* dst, size_t n) {
   return over == 0;
 }
 
+namespace {
+// Every element's exponent bits not all set; on the bits, so that the loop vectorises.
+template <typename Bits>
+bool exponentsBelow(const void* x, size_t n, Bits mask) {
+  const auto* p = static_cast<const unsigned char*>(x);
+  Bits bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, p + i * sizeof(Bits), sizeof(Bits));
+    bad |= static_cast<Bits>((b & mask) == mask);
+  }
+  return bad == 0;
+}
+}  // namespace
+
+bool allFinite(DType t, const void* x, size_t n) {
+  switch (t) {
+    case DType::kFloat16:
+      return exponentsBelow<uint16_t>(x, n, 0x7c00);
+    case DType::kBfloat16:
+      return exponentsBelow<uint16_t>(x, n, 0x7f80);
+    case DType::kFloat32:
+      return exponentsBelow<uint32_t>(x, n, 0x7f800000u);
+    case DType::kFloat64:
+      return exponentsBelow<uint64_t>(x, n, 0x7ff0000000000000ull);
+    default:
+      return true;
+  }
+}
+
 const char* reduceIsa() { return cpu::activeKernelTable().name; }
 
 }  // namespace torc::kernels

@@ -20,21 +20,6 @@ namespace {
 
 bool isFloat(DType t) { return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBfloat16; }
 
-// Some element of the n values of type t is Inf or NaN.
-bool anyNonFinite(DType t, const char* data, size_t n) {
-  if (t == DType::kFloat32) {
-    const auto* x = reinterpret_cast<const float*>(data);
-    int bad = 0;
-    for (size_t i = 0; i < n; ++i) bad |= static_cast<int>(!std::isfinite(x[i]));
-    return bad != 0;
-  }
-  const uint16_t mask = t == DType::kFloat16 ? 0x7c00 : 0x7f80;  // all exponent bits set
-  const auto* x = reinterpret_cast<const uint16_t*>(data);
-  int bad = 0;
-  for (size_t i = 0; i < n; ++i) bad |= static_cast<int>((x[i] & mask) == mask);
-  return bad != 0;
-}
-
 // n elements from type `from` to type `to` (equal: a copy; else both floating point, through
 // float32), dividing by `divisor` in float32 first when it is > 1. scratch: float32 room.
 void convert(DType from, const void* src, DType to, void* dst, size_t n, int divisor, std::vector<float>* scratch) {
@@ -68,7 +53,8 @@ struct FusionSegment {
 };
 
 struct FusionBucket {
-  std::vector<char> data;  // `count` elements of the wire type
+  std::unique_ptr<char[]> data;  // `count` elements of the wire type (not zeroed: written by packing)
+  size_t capacity = 0;           // bytes
   size_t count = 0;
   std::vector<FusionSegment> segments;
   std::shared_ptr<torc::core::AsyncOp> op;
@@ -114,11 +100,11 @@ void launchBucket(torcFusion_t f) {
   raw->overflow = false;
   raw->op = c->submit([c, raw, wire, op]() -> Status {
     algos::CollArgs a = collArgs(algos::Coll::kAllReduce, raw->count);
-    TORC_RETURN_IF_ERROR(c->run(a, raw->data.data(), raw->data.data(), wire, op));
-    if (isFloat(wire)) raw->overflow = anyNonFinite(wire, raw->data.data(), raw->count);
+    TORC_RETURN_IF_ERROR(c->run(a, raw->data.get(), raw->data.get(), wire, op));
+    raw->overflow = !kernels::allFinite(wire, raw->data.get(), raw->count);
     const size_t ws = kernels::dtypeSize(wire);
     for (const FusionSegment& s : raw->segments)
-      convert(wire, raw->data.data() + s.off * ws, s.type, s.at, s.count, 1, &raw->scratch);
+      convert(wire, raw->data.get() + s.off * ws, s.type, s.at, s.count, 1, &raw->scratch);
     return Status::ok();
   });
   f->link->open.fetch_add(1);
@@ -132,7 +118,11 @@ void newBucket(torcFusion_t f) {
   } else {
     f->filling = std::make_unique<FusionBucket>();
   }
-  f->filling->data.resize(f->threshold + kernels::dtypeSize(f->wire));
+  const size_t bytes = f->threshold + kernels::dtypeSize(f->wire);
+  if (f->filling->capacity < bytes) {
+    f->filling->data.reset(new char[bytes]);
+    f->filling->capacity = bytes;
+  }
   f->filling->count = 0;
   f->filling->segments.clear();
 }
@@ -207,7 +197,7 @@ torcResult_t torcFusionAdd(torcFusion_t f, void* tensor, size_t count, torcDataT
       if (!f->filling) newBucket(f);
       FusionBucket& b = *f->filling;
       const size_t take = std::min(count - done, perBucket - b.count);
-      convert(t, at + done * ts, f->wire, b.data.data() + b.count * ws, take, divisor, &f->scratch);
+      convert(t, at + done * ts, f->wire, b.data.get() + b.count * ws, take, divisor, &f->scratch);
       b.segments.push_back({at + done * ts, t, take, b.count});
       b.count += take;
       done += take;
