@@ -15,6 +15,10 @@ TORC_PARAM(FusionBytes, int64_t, "FUSION_BYTES", 25 << 20,
            "torcFusionCreate's bucket size when its thresholdBytes is 0: a bucket's all-reduce starts once it "
            "holds this many bytes on the wire");
 
+TORC_PARAM_CHOICE(FusionPack, "FUSION_PACK", "auto", "auto|always",
+                  "whether a fusion object packs tensors of the wire type into its buckets: always, or auto (not "
+                  "when every rank is on one node: there each tensor is all-reduced where it lies)");
+
 namespace torc::api {
 namespace {
 
@@ -69,6 +73,10 @@ struct torcFusion {
   torc::kernels::DType wire{};
   torc::kernels::RedOp op{};
   bool mixed = false;
+  // Every rank on one node: without conversion, a bucket's tensors are all-reduced where they lie,
+  // one after another. Packing them would add two passes over memory to save per-call costs of a
+  // few microseconds (measured 2-4x slower than separate calls at p = 2 and 4).
+  bool unpacked = false;
   bool typeKnown = false;
   torc::kernels::DType tensorType{};
   std::unique_ptr<FusionBucket> filling;
@@ -98,6 +106,18 @@ void launchBucket(torcFusion_t f) {
   const bool converts = f->mixed || f->tensorType != wire;
   const RedOp op = converts ? RedOp::kSum : f->op;  // with conversion, avg was divided while packing
   raw->overflow = false;
+  if (f->unpacked && !converts) {  // one node: each piece in place, where it lies
+    raw->op = c->submit([c, raw, wire, op]() -> Status {
+      for (const FusionSegment& s : raw->segments) {
+        TORC_RETURN_IF_ERROR(c->run(collArgs(algos::Coll::kAllReduce, s.count), s.at, s.at, wire, op));
+        raw->overflow |= !kernels::allFinite(wire, s.at, s.count);
+      }
+      return Status::ok();
+    });
+    f->link->open.fetch_add(1);
+    f->inFlight.push_back(std::move(b));
+    return;
+  }
   raw->op = c->submit([c, raw, wire, op]() -> Status {
     algos::CollArgs a = collArgs(algos::Coll::kAllReduce, raw->count);
     TORC_RETURN_IF_ERROR(c->run(a, raw->data.get(), raw->data.get(), wire, op));
@@ -164,6 +184,7 @@ torcResult_t torcFusionCreate(torcComm_t comm, size_t thresholdBytes, torcDataTy
     f->wire = static_cast<DType>(wireType);
     f->op = static_cast<RedOp>(op);
     f->mixed = mixed;
+    f->unpacked = comm->comm->grouping().nodes == 1 && torcParamFusionPack() == "auto";
     *fusion = f.release();
     return Status::ok();
   });
@@ -197,7 +218,8 @@ torcResult_t torcFusionAdd(torcFusion_t f, void* tensor, size_t count, torcDataT
       if (!f->filling) newBucket(f);
       FusionBucket& b = *f->filling;
       const size_t take = std::min(count - done, perBucket - b.count);
-      convert(t, at + done * ts, f->wire, b.data.get() + b.count * ws, take, divisor, &f->scratch);
+      if (!(f->unpacked && !converts))
+        convert(t, at + done * ts, f->wire, b.data.get() + b.count * ws, take, divisor, &f->scratch);
       b.segments.push_back({at + done * ts, t, take, b.count});
       b.count += take;
       done += take;

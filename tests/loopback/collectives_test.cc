@@ -177,9 +177,10 @@ TEST(Fusion, BucketsMixedPrecisionOverflowAndMisuse) {
   }
 }
 
-TEST(Fusion, OverTheTransport) {
+TEST(Fusion, OverTheTransportPacked) {
   JobOptions o;
   o.env["TORC_SHM"] = "0";
+  o.env["TORC_FUSION_PACK"] = "always";  // as between nodes
   o.deadlineSec = 300;
   auto res = runJob(binPath("tests/loopback/fusion_worker"), {}, 3, o);
   for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << describe(res);
