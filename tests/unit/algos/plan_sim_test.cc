@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <string>
 
+#include "kernels/functors.h"
 #include "src/algos/simulator.h"
 
 namespace torc::algos {
@@ -336,6 +338,56 @@ TEST_P(PlanSim, Float32SumSameBitsOnEveryRankAndBounded) {
     ASSERT_LE(std::fabs(out[0][i] - exact), c.p * std::ldexp(1.0, -24) * mag + 1e-30) << i;
     for (int r = 1; r < c.p; ++r) ASSERT_EQ(memcmp(&out[r][i], &out[0][i], 4), 0) << "rank " << r << " i " << i;
   }
+}
+
+// Mixed precision as fusion objects run it (torc.h, torcFusionCreate): float32 values packed
+// into a 16-bit wire type, all-reduced in it (every hop widens, adds in float32, rounds once),
+// for p up to 64 and every inter-node algorithm: the result within p (u sum|x| + eta) of the
+// float64 sum of the float32 inputs, and the same bits on every rank.
+TEST(PlanSim, SixteenBitWireWithinThePackedBoundUpTo64Ranks) {
+  for (DType wire : {DType::kFloat16, DType::kBfloat16})
+    for (int p : {2, 3, 8, 16, 33, 64})
+      for (const char* algo : {"ring", "rd", "torus2d"}) {
+        const bool half = wire == DType::kFloat16;
+        const double u = std::ldexp(1.0, half ? -11 : -8), eta = std::ldexp(1.0, half ? -25 : -134);
+        const size_t count = 1031;
+        Simulator sim(p);
+        std::vector<std::vector<float>> x(p);
+        std::vector<std::vector<uint16_t>> packed(p), out(p);
+        std::vector<const void*> ins;
+        std::vector<void*> outs;
+        for (int r = 0; r < p; ++r) {
+          for (size_t i = 0; i < count; ++i) {
+            // Both signs, magnitudes from 2^-20 to 2^3 (float16 subnormals included), sums far
+            // from float16's overflow at any p here.
+            const float v = std::sin(static_cast<float>(r * 131 + static_cast<int>(i) * 7)) *
+                            std::ldexp(1.0f, static_cast<int>((i * 5 + static_cast<size_t>(r)) % 24) - 20);
+            x[r].push_back(v);
+            packed[r].push_back(half ? kernels::floatToHalf(v) : kernels::floatToBf16(v));
+          }
+          out[r].assign(count, 0xdead);
+          ins.push_back(packed[r].data());
+          outs.push_back(out[r].data());
+        }
+        CollArgs a;
+        a.coll = Coll::kAllReduce;
+        a.count = count;
+        a.elemSize = 2;
+        a.algo = algo;
+        a.chunkBytes = std::string(algo) == "rd" ? size_t{1} << 20 : 256;
+        a.scratchSlots = 3;
+        const auto grid = grids(p).front();
+        a.torusRows = grid.first;
+        a.torusCols = grid.second;
+        { Status st = sim.run(a, wire, RedOp::kSum, ins, outs); ASSERT_TRUE(st.isOk()) << st.toString(); }
+        for (size_t i = 0; i < count; ++i) {
+          double exact = 0, mag = 0;
+          for (int r = 0; r < p; ++r) exact += x[r][i], mag += std::fabs(x[r][i]);
+          const double got = half ? kernels::halfToFloat(out[0][i]) : kernels::bf16ToFloat(out[0][i]);
+          ASSERT_LE(std::fabs(got - exact), p * (u * mag + eta)) << algo << " p " << p << " i " << i;
+          for (int r = 1; r < p; ++r) ASSERT_EQ(out[r][i], out[0][i]) << algo << " rank " << r << " i " << i;
+        }
+      }
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, PlanSim, ::testing::ValuesIn(cases()), [](const auto& info) {
