@@ -722,8 +722,23 @@ int main(int argc, char** argv) {
     if (gRank == 1) alarm(1);
     torcResult_t r = torcSuccess;
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (r == torcSuccess && std::chrono::steady_clock::now() < until)
-      r = torcAllReduce(x.data(), x.data(), x.size(), torcFloat32, torcAvg, gComm, nullptr);
+    // TORC_TEST_ASYNC=1: the same stream as asynchronous requests, three in flight at a time.
+    const bool asyncCalls = getenv("TORC_TEST_ASYNC") != nullptr && atoi(getenv("TORC_TEST_ASYNC")) == 1;
+    std::vector<float> y(x), z(x);
+    while (r == torcSuccess && std::chrono::steady_clock::now() < until) {
+      if (!asyncCalls) {
+        r = torcAllReduce(x.data(), x.data(), x.size(), torcFloat32, torcAvg, gComm, nullptr);
+        continue;
+      }
+      torcRequest_t q[3] = {nullptr, nullptr, nullptr};
+      float* bufs[3] = {x.data(), y.data(), z.data()};
+      for (int i = 0; i < 3; ++i)
+        CHECK_TORC(torcAllReduceAsync(bufs[i], bufs[i], x.size(), torcFloat32, torcAvg, gComm, &q[i]));
+      for (int i = 0; i < 3; ++i) {
+        const torcResult_t w = torcWait(q[i]);
+        if (r == torcSuccess) r = w;
+      }
+    }
     fprintf(stdout, "result %d %s\nmessage %s\n", r, torcGetErrorString(r), torcGetLastError(gComm));
     torcResult_t async = torcSuccess;
     torcCommGetAsyncError(gComm, &async);

@@ -208,6 +208,7 @@ TEST(Launchers, TorchrunAndOpenMpiVariables) {
 struct DeadPeerCase {
   const char* count;
   const char* algo;
+  bool async = false;  // the all-reduces as asynchronous requests, three in flight
 };
 class DeadPeer : public ::testing::TestWithParam<DeadPeerCase> {};
 
@@ -215,6 +216,7 @@ TEST_P(DeadPeer, GivesAnErrorWithinTheTimeout) {
   JobOptions o;
   o.env["TORC_TIMEOUT"] = "8";
   o.env["TORC_ALGO"] = GetParam().algo;
+  if (GetParam().async) o.env["TORC_TEST_ASYNC"] = "1";
   o.deadlineSec = 60;
   auto start = std::chrono::steady_clock::now();
   auto res = runJob(worker(), {"die", GetParam().count}, 3, o);
@@ -231,9 +233,11 @@ TEST_P(DeadPeer, GivesAnErrorWithinTheTimeout) {
 
 INSTANTIATE_TEST_SUITE_P(Failures, DeadPeer,
                          ::testing::Values(DeadPeerCase{"4194304", "auto"}, DeadPeerCase{"4194304", "staged"},
-                                           DeadPeerCase{"4194304", "twoshot"}, DeadPeerCase{"16", "auto"}),
+                                           DeadPeerCase{"4194304", "twoshot"}, DeadPeerCase{"16", "auto"},
+                                           DeadPeerCase{"4194304", "auto", true}, DeadPeerCase{"16", "auto", true}),
                          [](const auto& info) {
-                           return std::string(info.param.count[0] == '4' ? "Large_" : "Small_") + info.param.algo;
+                           return std::string(info.param.count[0] == '4' ? "Large_" : "Small_") + info.param.algo +
+                                  (info.param.async ? "_async" : "");
                          });
 
 // A receive from a rank that never sends, and a small all-reduce it never joins.
