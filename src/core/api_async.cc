@@ -23,13 +23,17 @@ void AsyncLink::detach() {
 
 namespace torc::api {
 
-Status launch(torcComm_t comm, torcRequest_t* request, std::function<Status()> op) {
-  if (request == nullptr) return op();
+std::shared_ptr<core::AsyncLink> asyncLink(torcComm_t comm) {
   if (!comm->async) {
     comm->async = std::make_shared<core::AsyncLink>();
     comm->async->comm.store(comm);
   }
-  auto* r = new torcRequest{comm->comm->submit(std::move(op)), comm->async};
+  return comm->async;
+}
+
+Status launch(torcComm_t comm, torcRequest_t* request, std::function<Status()> op) {
+  if (request == nullptr) return op();
+  auto* r = new torcRequest{comm->comm->submit(std::move(op)), asyncLink(comm)};
   comm->async->open.fetch_add(1);
   *request = r;
   return Status::ok();

@@ -175,11 +175,7 @@ torcResult_t torcFusionCreate(torcComm_t comm, size_t thresholdBytes, torcDataTy
     if (threshold > (size_t{1} << 40)) return errorf(Code::kInvalidArgument, "thresholdBytes %zu is too large", threshold);
     auto f = std::make_unique<torcFusion>();
     f->comm = comm;
-    if (!comm->async) {
-      comm->async = std::make_shared<core::AsyncLink>();
-      comm->async->comm.store(comm);
-    }
-    f->link = comm->async;
+    f->link = asyncLink(comm);
     f->threshold = threshold;
     f->wire = static_cast<DType>(wireType);
     f->op = static_cast<RedOp>(op);

@@ -10,28 +10,11 @@
 #include <vector>
 
 #include "include/torc.h"
+#include "tests/loopback/worker_check.h"
 
 namespace {
 
 int gRank = -1;
-
-#define CHECK_TORC(call)                                                                                        \
-  do {                                                                                                          \
-    torcResult_t r_ = (call);                                                                                   \
-    if (r_ != torcSuccess) {                                                                                    \
-      fprintf(stderr, "rank %d: %s failed: %s (%s)\n", gRank, #call, torcGetErrorString(r_), torcGetLastError(nullptr)); \
-      exit(3);                                                                                                  \
-    }                                                                                                           \
-  } while (0)
-#define EXPECT(cond, ...)                  \
-  do {                                     \
-    if (!(cond)) {                         \
-      fprintf(stderr, "rank %d: ", gRank); \
-      fprintf(stderr, __VA_ARGS__);        \
-      fprintf(stderr, " [%s]\n", #cond);   \
-      exit(4);                             \
-    }                                      \
-  } while (0)
 
 // Rank r's element i: small integers, so every sum is exact.
 int64_t value(int r, size_t i, int salt) { return static_cast<int64_t>((i * 7 + static_cast<size_t>(r) * 13 + static_cast<size_t>(salt)) % 101) - 50; }

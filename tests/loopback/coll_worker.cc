@@ -19,21 +19,13 @@
 #include <vector>
 
 #include "include/torc.h"
+#include "tests/loopback/worker_check.h"
 #include "kernels/functors.h"
 
 namespace {
 
 int gRank = 0, gP = 1, gFailures = 0;
 torcComm_t gComm = nullptr;
-
-#define CHECK_TORC(call)                                                                                 \
-  do {                                                                                                   \
-    torcResult_t r_ = (call);                                                                            \
-    if (r_ != torcSuccess) {                                                                             \
-      fprintf(stderr, "rank %d: %s failed: %s (%s)\n", gRank, #call, torcGetErrorString(r_), torcGetLastError(gComm)); \
-      exit(3);                                                                                           \
-    }                                                                                                    \
-  } while (0)
 
 const torcDataType_t kTypes[] = {torcInt8,  torcUint8,   torcInt32,   torcUint32,  torcInt64,
                                  torcUint64, torcFloat16, torcFloat32, torcFloat64, torcBfloat16};

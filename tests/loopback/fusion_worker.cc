@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "include/torc.h"
+#include "tests/loopback/worker_check.h"
 #include "kernels/functors.h"
 
 namespace {
@@ -23,24 +24,6 @@ using torc::kernels::halfToFloat;
 
 int gRank = -1, gP = 0;
 torcComm_t gComm = nullptr;
-
-#define CHECK_TORC(call)                                                                                      \
-  do {                                                                                                        \
-    torcResult_t r_ = (call);                                                                                 \
-    if (r_ != torcSuccess) {                                                                                  \
-      fprintf(stderr, "rank %d: %s failed: %s (%s)\n", gRank, #call, torcGetErrorString(r_), torcGetLastError(gComm)); \
-      exit(3);                                                                                                \
-    }                                                                                                         \
-  } while (0)
-#define EXPECT(cond, ...)                  \
-  do {                                     \
-    if (!(cond)) {                         \
-      fprintf(stderr, "rank %d: ", gRank); \
-      fprintf(stderr, __VA_ARGS__);        \
-      fprintf(stderr, " [%s]\n", #cond);   \
-      exit(4);                             \
-    }                                      \
-  } while (0)
 
 // Rank r's element i of tensor t: arbitrary floats of both signs and several magnitudes.
 double valueOf(int r, size_t t, size_t i) {

@@ -8,28 +8,11 @@
 #include <vector>
 
 #include "include/torc.h"
+#include "tests/loopback/worker_check.h"
 
 namespace {
 
 int gRank = -1;
-
-#define CHECK_TORC(call)                                                                                        \
-  do {                                                                                                          \
-    torcResult_t r_ = (call);                                                                                   \
-    if (r_ != torcSuccess) {                                                                                    \
-      fprintf(stderr, "rank %d: %s failed: %s (%s)\n", gRank, #call, torcGetErrorString(r_), torcGetLastError(nullptr)); \
-      exit(3);                                                                                                  \
-    }                                                                                                           \
-  } while (0)
-#define EXPECT(cond, ...)                                  \
-  do {                                                     \
-    if (!(cond)) {                                         \
-      fprintf(stderr, "rank %d: ", gRank);                 \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, " [%s]\n", #cond);                   \
-      exit(4);                                             \
-    }                                                      \
-  } while (0)
 
 // Checks that `sub` holds exactly the parent ranks `members` (in new-rank order) and that its
 // collectives see them: an all-reduce of parent ranks and an all-gather of them.
