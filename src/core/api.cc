@@ -32,6 +32,8 @@ Status initComm(torcComm_t* out, const core::RootInfo& root, int nranks, int ran
   TORC_ASSIGN_OR_RETURN(std::unique_ptr<Comm> c, Comm::create(root, nranks, rank));
   auto* h = new torcComm;
   h->comm = std::move(c);
+  h->async = std::make_shared<core::AsyncLink>();  // made here, so that it never changes later
+  h->async->comm.store(h);
   *out = h;
   return Status::ok();
 }
@@ -201,11 +203,11 @@ torcResult_t torcCommInitFromEnv(torcComm_t* comm) {
 torcResult_t torcCommDestroy(torcComm_t comm) {
   if (comm == nullptr) return torcSuccess;
   return guard(nullptr, "torcCommDestroy", [&] {
-    if (const int open = comm->async ? comm->async->open.load() : 0; open > 0)
+    if (const int open = comm->async->open.load(); open > 0)
       return errorf(Code::kInvalidUsage,
                     "%d asynchronous request(s) of this communicator are still open: complete them with torcWait "
                     "(or torcCommAbort)", open);
-    if (comm->async) comm->async->detach();
+    comm->async->detach();
     delete comm;
     return Status::ok();
   });
@@ -214,7 +216,7 @@ torcResult_t torcCommDestroy(torcComm_t comm) {
 torcResult_t torcCommAbort(torcComm_t comm) {
   if (comm == nullptr) return torcSuccess;
   return guard(nullptr, "torcCommAbort", [&] {
-    if (comm->async) comm->async->detach();  // open requests complete without it
+    comm->async->detach();  // open requests complete without it
     if (comm->comm) comm->comm->abort();  // a call blocked in another thread returns promptly
     while (comm->activeCalls.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     delete comm;
@@ -364,6 +366,8 @@ torcResult_t torcAllReduce(const void* sendbuff, void* recvbuff, size_t count, t
 }
 torcResult_t torcAllReduceAsync(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
                                 torcRedOp_t op, torcComm_t comm, torcRequest_t* request) {
+  if (request == nullptr) return finish(comm, "torcAllReduceAsync", Status(Code::kInvalidArgument, "request is NULL"));
+  *request = nullptr;
   return allReduce(sendbuff, recvbuff, count, datatype, op, comm, request, "torcAllReduceAsync");
 }
 
@@ -373,6 +377,8 @@ torcResult_t torcBroadcast(const void* sendbuff, void* recvbuff, size_t count, t
 }
 torcResult_t torcBroadcastAsync(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, int root,
                                 torcComm_t comm, torcRequest_t* request) {
+  if (request == nullptr) return finish(comm, "torcBroadcastAsync", Status(Code::kInvalidArgument, "request is NULL"));
+  *request = nullptr;
   return broadcast(sendbuff, recvbuff, count, datatype, root, comm, request, "torcBroadcastAsync");
 }
 
@@ -382,6 +388,8 @@ torcResult_t torcReduce(const void* sendbuff, void* recvbuff, size_t count, torc
 }
 torcResult_t torcReduceAsync(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
                              torcRedOp_t op, int root, torcComm_t comm, torcRequest_t* request) {
+  if (request == nullptr) return finish(comm, "torcReduceAsync", Status(Code::kInvalidArgument, "request is NULL"));
+  *request = nullptr;
   return reduce(sendbuff, recvbuff, count, datatype, op, root, comm, request, "torcReduceAsync");
 }
 
@@ -391,6 +399,8 @@ torcResult_t torcAllGather(const void* sendbuff, void* recvbuff, size_t sendcoun
 }
 torcResult_t torcAllGatherAsync(const void* sendbuff, void* recvbuff, size_t sendcount, torcDataType_t datatype,
                                 torcComm_t comm, torcRequest_t* request) {
+  if (request == nullptr) return finish(comm, "torcAllGatherAsync", Status(Code::kInvalidArgument, "request is NULL"));
+  *request = nullptr;
   return allGather(sendbuff, recvbuff, sendcount, datatype, comm, request, "torcAllGatherAsync");
 }
 
@@ -400,6 +410,8 @@ torcResult_t torcReduceScatter(const void* sendbuff, void* recvbuff, size_t recv
 }
 torcResult_t torcReduceScatterAsync(const void* sendbuff, void* recvbuff, size_t recvcount, torcDataType_t datatype,
                                     torcRedOp_t op, torcComm_t comm, torcRequest_t* request) {
+  if (request == nullptr) return finish(comm, "torcReduceScatterAsync", Status(Code::kInvalidArgument, "request is NULL"));
+  *request = nullptr;
   return reduceScatter(sendbuff, recvbuff, recvcount, datatype, op, comm, request, "torcReduceScatterAsync");
 }
 

@@ -23,19 +23,13 @@ void AsyncLink::detach() {
 
 namespace torc::api {
 
-std::shared_ptr<core::AsyncLink> asyncLink(torcComm_t comm) {
-  if (!comm->async) {
-    comm->async = std::make_shared<core::AsyncLink>();
-    comm->async->comm.store(comm);
-  }
-  return comm->async;
-}
-
 Status launch(torcComm_t comm, torcRequest_t* request, std::function<Status()> op) {
   if (request == nullptr) return op();
-  auto* r = new torcRequest{comm->comm->submit(std::move(op)), asyncLink(comm)};
+  auto r = std::make_unique<torcRequest>();  // before the work is queued: nothing to undo after
+  r->link = comm->async;
+  r->op = comm->comm->submit(std::move(op));
   comm->async->open.fetch_add(1);
-  *request = r;
+  *request = r.release();
   return Status::ok();
 }
 

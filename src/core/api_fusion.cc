@@ -26,14 +26,15 @@ bool isFloat(DType t) { return t == DType::kFloat32 || t == DType::kFloat16 || t
 
 // n elements from type `from` to type `to` (equal: a copy; else both floating point, through
 // float32), dividing by `divisor` in float32 first when it is > 1. scratch: float32 room.
-void convert(DType from, const void* src, DType to, void* dst, size_t n, int divisor, std::vector<float>* scratch) {
+// False when a finite value became Inf in `to`.
+bool convert(DType from, const void* src, DType to, void* dst, size_t n, int divisor, std::vector<float>* scratch) {
   if (from == to && divisor <= 1) {
     std::memcpy(dst, src, n * kernels::dtypeSize(from));
-    return;
+    return true;
   }
   if (to == DType::kFloat32 && divisor <= 1) {  // widening needs no room of its own
     kernels::widenToFloat(from, src, static_cast<float*>(dst), n);
-    return;
+    return true;
   }
   const float* wide = static_cast<const float*>(src);
   if (from != DType::kFloat32 || divisor > 1) {
@@ -42,7 +43,7 @@ void convert(DType from, const void* src, DType to, void* dst, size_t n, int div
     if (divisor > 1) kernels::finalizeAvg(DType::kFloat32, scratch->data(), n, divisor);
     wide = scratch->data();
   }
-  kernels::narrowFromFloat(to, wide, dst, n);  // an overflow shows as Inf in the result
+  return kernels::narrowFromFloat(to, wide, dst, n);
 }
 
 }  // namespace
@@ -123,8 +124,10 @@ void launchBucket(torcFusion_t f) {
     TORC_RETURN_IF_ERROR(c->run(a, raw->data.get(), raw->data.get(), wire, op));
     raw->overflow = !kernels::allFinite(wire, raw->data.get(), raw->count);
     const size_t ws = kernels::dtypeSize(wire);
+    // Unpacking into a narrower tensor type (a float16 tensor from a float32 or bfloat16 wire)
+    // can overflow too; the same bits everywhere, so every rank flags it alike.
     for (const FusionSegment& s : raw->segments)
-      convert(wire, raw->data.get() + s.off * ws, s.type, s.at, s.count, 1, &raw->scratch);
+      raw->overflow |= !convert(wire, raw->data.get() + s.off * ws, s.type, s.at, s.count, 1, &raw->scratch);
     return Status::ok();
   });
   f->link->open.fetch_add(1);
@@ -175,7 +178,7 @@ torcResult_t torcFusionCreate(torcComm_t comm, size_t thresholdBytes, torcDataTy
     if (threshold > (size_t{1} << 40)) return errorf(Code::kInvalidArgument, "thresholdBytes %zu is too large", threshold);
     auto f = std::make_unique<torcFusion>();
     f->comm = comm;
-    f->link = asyncLink(comm);
+    f->link = comm->async;
     f->threshold = threshold;
     f->wire = static_cast<DType>(wireType);
     f->op = static_cast<RedOp>(op);
@@ -214,8 +217,8 @@ torcResult_t torcFusionAdd(torcFusion_t f, void* tensor, size_t count, torcDataT
       if (!f->filling) newBucket(f);
       FusionBucket& b = *f->filling;
       const size_t take = std::min(count - done, perBucket - b.count);
-      if (!(f->unpacked && !converts))
-        convert(t, at + done * ts, f->wire, b.data.get() + b.count * ws, take, divisor, &f->scratch);
+      if (!(f->unpacked && !converts))  // an overflow here reaches the sum as Inf, flagged there
+        (void)convert(t, at + done * ts, f->wire, b.data.get() + b.count * ws, take, divisor, &f->scratch);
       b.segments.push_back({at + done * ts, t, take, b.count});
       b.count += take;
       done += take;
@@ -235,43 +238,45 @@ torcResult_t torcFusionFlush(torcFusion_t f) {
 
 torcResult_t torcFusionWait(torcFusion_t f, int* overflow) {
   if (overflow != nullptr) *overflow = 0;
-  if (f == nullptr) return finish(nullptr, "torcFusionWait", Status(Code::kInvalidArgument, "fusion is NULL"));
-  Status first;
-  if (f->filling && f->filling->count > 0) {
-    if (f->link->comm.load() != nullptr) {
-      launchBucket(f);
-    } else {  // aborted: these tensors were never sent
-      f->filling->count = 0;
-      first = Status(Code::kInvalidUsage, "the fusion object's communicator was destroyed or aborted");
+  return guard(commOf(f), "torcFusionWait", [&]() -> Status {
+    if (f == nullptr) return Status(Code::kInvalidArgument, "fusion is NULL");
+    Status first;
+    if (f->filling && f->filling->count > 0) {
+      if (f->link->comm.load() != nullptr) {
+        launchBucket(f);
+      } else {  // aborted: these tensors were never sent
+        f->filling->count = 0;
+        first = Status(Code::kInvalidUsage, "the fusion object's communicator was destroyed or aborted");
+      }
     }
-  }
-  bool over = false;
-  for (auto& b : f->inFlight) {  // every bucket, even after a failure: none may still be running
-    Status s = b->op->wait();
-    f->link->open.fetch_sub(1);
-    if (first.isOk() && !s.isOk()) first = s;
-    over |= s.isOk() && b->overflow;
-    b->op.reset();
-    f->spare.push_back(std::move(b));
-  }
-  f->inFlight.clear();
-  if (first.isOk() && over) {
-    if (overflow != nullptr) *overflow = 1;
-    first = Status(Code::kOverflow, "a fused result holds Inf or NaN (an input did, or a sum overflowed the wire "
-                                    "type); every rank reports it");
-  }
-  f->link->completing.fetch_add(1);
-  const torcResult_t r = finish(f->link->comm.load(), "torcFusionWait", first);
-  f->link->completing.fetch_sub(1);
-  return r;
+    bool over = false;
+    for (auto& b : f->inFlight) {  // every bucket, even after a failure: none may still be running
+      Status s = b->op->wait();
+      f->link->open.fetch_sub(1);
+      if (first.isOk() && !s.isOk()) first = s;
+      over |= s.isOk() && b->overflow;
+      b->op.reset();
+      f->spare.push_back(std::move(b));
+    }
+    f->inFlight.clear();
+    if (first.isOk() && over) {
+      if (overflow != nullptr) *overflow = 1;
+      first = Status(Code::kOverflow, "a fused result holds Inf or NaN (an input did, or a sum overflowed the wire "
+                                      "type or the tensor's type); every rank reports it");
+    }
+    return first;
+  });
 }
 
 torcResult_t torcFusionDestroy(torcFusion_t f) {
   if (f == nullptr) return torcSuccess;
   return guard(commOf(f), "torcFusionDestroy", [&]() -> Status {
-    const bool commGone = f->link->comm.load() == nullptr;  // then nothing can still be running
+    const bool commGone = f->link->comm.load() == nullptr;
     if (!commGone && (!f->inFlight.empty() || (f->filling && f->filling->count > 0)))
       return Status(Code::kInvalidUsage, "tensors added to this fusion object are not yet waited for (torcFusionWait)");
+    // Aborted: the buckets end promptly (failing), but one may still be running on the
+    // progress thread while the abort tears down; it must not outlive its bucket.
+    for (auto& b : f->inFlight) (void)b->op->wait();  // its result no longer matters
     delete f;
     return Status::ok();
   });

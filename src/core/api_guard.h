@@ -119,12 +119,10 @@ inline Status checkRank(int r, int nranks, const char* what) {
   return Status::ok();
 }
 
-// Runs op now (request == nullptr), or hands it to the communicator's progress thread and
-// makes *request (api_async.cc). op must hold no reference to the caller's stack.
+// Runs op now (request == nullptr: a blocking call), or hands it to the communicator's progress
+// thread and makes *request (api_async.cc). op must hold no reference to the caller's stack.
 Status launch(torcComm_t comm, torcRequest_t* request, std::function<Status()> op);
 
-// What the communicator's asynchronous work shares with it, made on first use (api_async.cc).
-std::shared_ptr<core::AsyncLink> asyncLink(torcComm_t comm);
 
 inline algos::CollArgs collArgs(algos::Coll c, size_t count) {
   algos::CollArgs a;

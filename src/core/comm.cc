@@ -378,7 +378,9 @@ double effectiveTimeout() {
 }
 
 Comm::~Comm() {
-  progress_.reset();  // runs what is queued (failing fast once aborted) while everything is alive
+  // Runs what is queued (failing fast once aborted) while everything, progress_ too, is alive.
+  if (progress_) progress_->shutdown();
+  progress_.reset();
   // Transport first: it may still own requests that point into the executor.
   for (auto& ep : endpoints_)
     if (ep) ep->close(aborting_.load());

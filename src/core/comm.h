@@ -148,5 +148,5 @@ struct AsyncLink {
 struct torcComm {
   std::unique_ptr<torc::core::Comm> comm;
   std::atomic<int> activeCalls{0};  // API calls inside this handle (torcCommAbort waits for them)
-  std::shared_ptr<torc::core::AsyncLink> async;  // made by the first asynchronous call
+  std::shared_ptr<torc::core::AsyncLink> async;  // made with the handle, never replaced
 };

@@ -26,13 +26,13 @@ void AsyncOp::finish(Status s) {
 
 Progress::Progress(int logRank) : thread_([this, logRank] { loop(logRank); }) {}
 
-Progress::~Progress() {
+void Progress::shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   wake_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 std::shared_ptr<AsyncOp> Progress::submit(std::function<Status()> work) {

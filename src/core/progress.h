@@ -36,8 +36,10 @@ class Progress {
  public:
   // logRank: the rank the thread's log lines carry.
   explicit Progress(int logRank);
-  // Runs what is still queued, then joins the thread.
-  ~Progress();
+  // Runs what is still queued, then joins the thread (also what the destructor does; callable
+  // once before it, so that the owner's pointer stays valid while the last operations run).
+  void shutdown();
+  ~Progress() { shutdown(); }
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
 

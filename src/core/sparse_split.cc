@@ -117,8 +117,6 @@ Status gatherOwners(Comm& c, size_t n, const uint32_t* idx, const float* val, co
 
 // (magnitude, index) as one key, larger = preferred: magnitude bits above, the complement of the
 // index below (the lower index wins a tie). Every key is distinct.
-constexpr uint32_t kOverflowBit = 0x80000000u;
-
 uint64_t keyOf(float v, uint32_t i) {
   uint32_t bits;
   std::memcpy(&bits, &v, sizeof(bits));
@@ -132,16 +130,18 @@ Status splitSum(Comm& c, size_t n, size_t k, float* out, Scratch& sc, int* dense
   // This range's nonzero sums: an entry whose sum is +0 reads the same as one nobody selected.
   const algos::Range own = algos::evenSplit(n, c.nranks(), c.rank());
   compactNonzero(sc.acc.data(), own.off, own.len, &sc.unionIdx, &sc.unionVal);
-  // A range holds fewer than 2^31 entries (p >= 2), so the count's top bit can say that one of
-  // its sums overflowed: every rank learns it from the counts, before out is written.
+  // With its count, each range says whether one of its sums overflowed: every rank learns it
+  // from the counts, before out is written.
   bool finite = true;
   for (float v : sc.unionVal) finite &= std::isfinite(v);
-  const uint32_t m = static_cast<uint32_t>(sc.unionIdx.size()) | (finite ? 0u : kOverflowBit);
-  std::vector<uint32_t> all;
-  TORC_RETURN_IF_ERROR(gatherCounts(c, &m, 1, &all));
-  for (int q = 0; q < c.nranks(); ++q)
-    if (all[static_cast<size_t>(q)] & kOverflowBit)
+  const uint32_t mine[2] = {static_cast<uint32_t>(sc.unionIdx.size()), finite ? 0u : 1u};
+  std::vector<uint32_t> both, all(static_cast<size_t>(c.nranks()));
+  TORC_RETURN_IF_ERROR(gatherCounts(c, mine, 2, &both));
+  for (int q = 0; q < c.nranks(); ++q) {
+    if (both[2 * static_cast<size_t>(q) + 1] != 0)
       return errorf(Code::kInvalidArgument, "a sum of selected values overflowed float32 (seen first by rank %d)", q);
+    all[static_cast<size_t>(q)] = both[2 * static_cast<size_t>(q)];
+  }
   *denseSlices = 0;
   for (int q = 0; q < c.nranks(); ++q)
     *denseSlices += denseForm(all[static_cast<size_t>(q)], algos::evenSplit(n, c.nranks(), q).len);

@@ -105,6 +105,9 @@ int main() {
          "NULL sendbuff accepted");
   EXPECT(torcAllReduceAsync(a.data(), b.data(), 5, static_cast<torcDataType_t>(42), torcSum, comm, &bad) ==
              torcInvalidArgument, "bad datatype accepted");
+  EXPECT(bad == nullptr, "*request not cleared after a refused call");
+  EXPECT(torcAllReduceAsync(a.data(), b.data(), 5, torcInt64, torcSum, comm, nullptr) == torcInvalidArgument,
+         "NULL request accepted (it must not turn into a blocking call)");
   EXPECT(torcWait(nullptr) == torcInvalidArgument, "torcWait(NULL)");
   EXPECT(torcTest(nullptr, &done) == torcInvalidArgument, "torcTest(NULL)");
 

@@ -176,6 +176,16 @@ void overflowReported() {
   CHECK_TORC(torcFusionWait(f, &overflow));
   EXPECT(overflow == 0 && x[4321] == static_cast<float>(gP), "after an overflow step");
   CHECK_TORC(torcFusionDestroy(f));
+  // Overflow while unpacking: float16 tensors summed exactly on a float32 wire, 60000 each, a sum
+  // beyond float16 once rounded back (p >= 2).
+  std::vector<uint16_t> h(100, floatToHalf(1.0f));
+  h[77] = floatToHalf(60000.0f);
+  CHECK_TORC(torcFusionCreate(gComm, 0, torcFloat32, torcSum, TORC_FUSION_MIXED_TYPES, &f));
+  CHECK_TORC(torcFusionAdd(f, h.data(), h.size(), torcFloat16));
+  const torcResult_t r = torcFusionWait(f, &overflow);
+  EXPECT(gP == 1 ? r == torcSuccess && overflow == 0 : r == torcOverflow && overflow == 1,
+         "overflow while unpacking: %d, flag %d", static_cast<int>(r), overflow);
+  CHECK_TORC(torcFusionDestroy(f));
 }
 
 void badUse() {
