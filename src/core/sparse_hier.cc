@@ -86,19 +86,9 @@ Status hierarchical(Comm& c, const float* a, size_t n, size_t k, float* out, std
   std::vector<uint32_t> nzIdx;
   std::vector<float> nzVal;
   compactNonzero(res.data(), mine.off, mine.len, &nzIdx, &nzVal);
-  // With its count, each shard says whether a sum between nodes overflowed: every rank learns
-  // it before out is written.
   const auto m = static_cast<uint32_t>(nzIdx.size());
-  bool sumsFinite = true;
-  for (float v : nzVal) sumsFinite &= std::isfinite(v);
-  const uint32_t mine2[2] = {m, sumsFinite ? 0u : 1u};
-  std::vector<uint32_t> both, counts(static_cast<size_t>(c.nranks()));
-  TORC_RETURN_IF_ERROR(gatherCounts(c, mine2, 2, &both));
-  for (int q = 0; q < c.nranks(); ++q) {
-    if (both[2 * static_cast<size_t>(q) + 1] != 0)
-      return errorf(Code::kInvalidArgument, "a sum of selected node sums overflowed float32 (seen first by rank %d)", q);
-    counts[static_cast<size_t>(q)] = both[2 * static_cast<size_t>(q)];
-  }
+  std::vector<uint32_t> counts;  // with them, every rank learns whether a sum between nodes overflowed
+  TORC_RETURN_IF_ERROR(gatherSumCounts(c, nzVal, "a sum of selected node sums", &counts));
   std::vector<char> block;
   encode(nzIdx.data(), nzVal.data(), m, mine.off, mine.len, &block);
   block.insert(block.end(), list.begin(), list.begin() + static_cast<ptrdiff_t>(kl * sizeof(uint32_t)));

@@ -130,18 +130,8 @@ Status splitSum(Comm& c, size_t n, size_t k, float* out, Scratch& sc, int* dense
   // This range's nonzero sums: an entry whose sum is +0 reads the same as one nobody selected.
   const algos::Range own = algos::evenSplit(n, c.nranks(), c.rank());
   compactNonzero(sc.acc.data(), own.off, own.len, &sc.unionIdx, &sc.unionVal);
-  // With its count, each range says whether one of its sums overflowed: every rank learns it
-  // from the counts, before out is written.
-  bool finite = true;
-  for (float v : sc.unionVal) finite &= std::isfinite(v);
-  const uint32_t mine[2] = {static_cast<uint32_t>(sc.unionIdx.size()), finite ? 0u : 1u};
-  std::vector<uint32_t> both, all(static_cast<size_t>(c.nranks()));
-  TORC_RETURN_IF_ERROR(gatherCounts(c, mine, 2, &both));
-  for (int q = 0; q < c.nranks(); ++q) {
-    if (both[2 * static_cast<size_t>(q) + 1] != 0)
-      return errorf(Code::kInvalidArgument, "a sum of selected values overflowed float32 (seen first by rank %d)", q);
-    all[static_cast<size_t>(q)] = both[2 * static_cast<size_t>(q)];
-  }
+  std::vector<uint32_t> all;
+  TORC_RETURN_IF_ERROR(gatherSumCounts(c, sc.unionVal, "a sum of selected values", &all));
   *denseSlices = 0;
   for (int q = 0; q < c.nranks(); ++q)
     *denseSlices += denseForm(all[static_cast<size_t>(q)], algos::evenSplit(n, c.nranks(), q).len);

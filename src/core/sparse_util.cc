@@ -1,6 +1,7 @@
 #include "src/core/sparse_util.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace torc::core::sparse {
@@ -90,6 +91,21 @@ void decode(const char* block, size_t m, bool dense, size_t off, size_t len, flo
 Status gatherCounts(Comm& c, const uint32_t* mine, size_t per, std::vector<uint32_t>* all) {
   all->resize(per * static_cast<size_t>(c.nranks()));
   return c.run(args(algos::Coll::kAllGather, per), mine, all->data(), DType::kUint32, RedOp::kSum);
+}
+
+Status gatherSumCounts(Comm& c, const std::vector<float>& sums, const char* what, std::vector<uint32_t>* counts) {
+  bool finite = true;
+  for (float v : sums) finite &= std::isfinite(v);
+  const uint32_t mine[2] = {static_cast<uint32_t>(sums.size()), finite ? 0u : 1u};
+  std::vector<uint32_t> both;
+  TORC_RETURN_IF_ERROR(gatherCounts(c, mine, 2, &both));
+  counts->resize(static_cast<size_t>(c.nranks()));
+  for (size_t q = 0; q < counts->size(); ++q) {
+    if (both[2 * q + 1] != 0)
+      return errorf(Code::kInvalidArgument, "%s overflowed float32 (seen first by rank %zu)", what, q);
+    (*counts)[q] = both[2 * q];
+  }
+  return Status::ok();
 }
 
 void compactNonzero(const float* acc, size_t off, size_t len, std::vector<uint32_t>* idx, std::vector<float>* val) {

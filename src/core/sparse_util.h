@@ -52,6 +52,10 @@ void encode(const uint32_t* idx, const float* val, size_t m, size_t off, size_t 
 void decode(const char* block, size_t m, bool dense, size_t off, size_t len, float* out);
 // All-gather of `per` uint32 from every rank (p * per into *all).
 Status gatherCounts(Comm& c, const uint32_t* mine, size_t per, std::vector<uint32_t>* all);
+// gatherCounts of every rank's number of nonzero sums (sums.size()), and whether one of them
+// overflowed (Inf): then every rank fails alike, before anything is written, naming the lowest
+// rank that saw it ("<what> overflowed float32 (seen first by rank q)").
+Status gatherSumCounts(Comm& c, const std::vector<float>& sums, const char* what, std::vector<uint32_t>* counts);
 // The entries of acc[0..len) whose bits are not zero, as indices off + j and values, in order.
 void compactNonzero(const float* acc, size_t off, size_t len, std::vector<uint32_t>* idx, std::vector<float>* val);
 
