@@ -258,6 +258,10 @@ typedef struct torcFusion* torcFusion_t;
 
 /** torcFusionCreate flag: tensors may be torcFloat32, torcFloat16 and torcBfloat16 alike. */
 #define TORC_FUSION_MIXED_TYPES 1
+/** torcFusionCreate flag: the all-reduce in two halves, as DeAR does. A full bucket only
+ *  reduce-scatters; torcFusionWait waits for that half (tensors still hold their inputs), and
+ *  torcFusionGather all-gathers the buckets holding a tensor just before it is needed. */
+#define TORC_FUSION_SPLIT 2
 
 /**
  * A fusion object on comm. thresholdBytes: a bucket starts its all-reduce once it holds that many
@@ -293,7 +297,17 @@ TORC_API torcResult_t torcFusionFlush(torcFusion_t fusion);
  */
 TORC_API torcResult_t torcFusionWait(torcFusion_t fusion, int* overflow);
 
-/** Frees the object; torcInvalidUsage (and nothing freed) while tensors added are not yet waited for. */
+/**
+ * With TORC_FUSION_SPLIT, after torcFusionWait: all-gathers every bucket holding a piece of
+ * `tensor` (as passed to torcFusionAdd; NULL: every bucket not yet gathered) and unpacks those
+ * buckets, so that the tensor (and the others sharing its buckets) holds its result. Collective:
+ * every rank gathers the same tensors in the same order. A tensor whose buckets were gathered
+ * already needs nothing. torcOverflow as for torcFusionWait.
+ */
+TORC_API torcResult_t torcFusionGather(torcFusion_t fusion, const void* tensor);
+
+/** Frees the object; torcInvalidUsage (and nothing freed) while tensors added are not yet waited
+ *  for (or, with TORC_FUSION_SPLIT, gathered). */
 TORC_API torcResult_t torcFusionDestroy(torcFusion_t fusion);
 
 /* ---------------------------------------------------------------- sparse collectives

@@ -188,6 +188,49 @@ void overflowReported() {
   CHECK_TORC(torcFusionDestroy(f));
 }
 
+// TORC_FUSION_SPLIT (DeAR): after the wait the tensors still hold their inputs; gathered one by
+// one in reverse order (as a forward pass needs them), each holds its exact sum; float16 wire
+// too; gathering twice needs nothing; destroy refused while buckets wait to be gathered.
+void splitHalves() {
+  const std::vector<size_t> all = tensorSizes();
+  const std::vector<size_t> sizes(all.begin(), all.begin() + 200);
+  for (torcDataType_t wire : {torcFloat32, torcFloat16}) {
+    std::vector<std::vector<float>> x(sizes.size());
+    auto input = [&](int r, size_t t, size_t i) { return static_cast<float>((r * 3 + static_cast<int>(t + i)) % 17 - 8); };
+    for (size_t t = 0; t < sizes.size(); ++t)
+      for (size_t i = 0; i < sizes[t]; ++i) x[t].push_back(input(gRank, t, i));
+    torcFusion_t f = nullptr;
+    CHECK_TORC(torcFusionCreate(gComm, 64 << 10, wire, torcSum, TORC_FUSION_SPLIT, &f));
+    for (size_t t = 0; t < sizes.size(); ++t) CHECK_TORC(torcFusionAdd(f, x[t].data(), sizes[t], torcFloat32));
+    EXPECT(torcFusionGather(f, x[0].data()) == torcInvalidUsage, "gather before the wait");
+    CHECK_TORC(torcFusionWait(f, nullptr));
+    for (size_t t = 0; t < sizes.size(); ++t)
+      for (size_t i = 0; i < sizes[t]; ++i) EXPECT(x[t][i] == input(gRank, t, i), "tensor %zu changed before its gather", t);
+    EXPECT(torcFusionDestroy(f) == torcInvalidUsage, "destroy with buckets not gathered");
+    for (size_t t = sizes.size(); t-- > 100;) {
+      CHECK_TORC(torcFusionGather(f, x[t].data()));
+      for (size_t i = 0; i < sizes[t]; ++i) {
+        float want = 0;
+        for (int r = 0; r < gP; ++r) want += input(r, t, i);
+        EXPECT(x[t][i] == want, "wire %d tensor %zu element %zu after its gather", static_cast<int>(wire), t, i);
+      }
+      CHECK_TORC(torcFusionGather(f, x[t].data()));  // its buckets are gathered already: nothing to do
+    }
+    CHECK_TORC(torcFusionGather(f, nullptr));  // the rest
+    for (size_t t = 0; t < 100; ++t)
+      for (size_t i = 0; i < sizes[t]; ++i) {
+        float want = 0;
+        for (int r = 0; r < gP; ++r) want += input(r, t, i);
+        EXPECT(x[t][i] == want, "wire %d tensor %zu element %zu after the rest", static_cast<int>(wire), t, i);
+      }
+    CHECK_TORC(torcFusionDestroy(f));
+  }
+  torcFusion_t g = nullptr;
+  CHECK_TORC(torcFusionCreate(gComm, 0, torcFloat32, torcSum, 0, &g));
+  EXPECT(torcFusionGather(g, nullptr) == torcInvalidUsage, "gather without TORC_FUSION_SPLIT");
+  CHECK_TORC(torcFusionDestroy(g));
+}
+
 void badUse() {
   torcFusion_t f = nullptr;
   EXPECT(torcFusionCreate(gComm, 0, torcFloat16, torcMax, 0, &f) == torcInvalidArgument && f == nullptr, "max op");
@@ -225,6 +268,7 @@ int main() {
     for (torcRedOp_t op : {torcSum, torcAvg}) narrowWire(wire, op);
   mixedTypes();
   overflowReported();
+  splitHalves();
   badUse();
   CHECK_TORC(torcCommDestroy(gComm));
   return 0;
