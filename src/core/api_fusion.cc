@@ -103,52 +103,79 @@ Status checkFusion(torcFusion_t f) {
   return Status::ok();
 }
 
-// Hands the filling bucket to the progress thread: all-reduce in place, then unpack.
+// A reduced bucket (the same bits on every rank) back into its tensors, flagging Inf or NaN in
+// it and overflow into a narrower tensor type (a float16 tensor from a float32 or bfloat16 wire)
+// alike on every rank. On the progress thread.
+void unpack(FusionBucket* b, DType wire) {
+  const size_t ws = kernels::dtypeSize(wire);
+  b->overflow = !kernels::allFinite(wire, b->data.get(), b->count);
+  for (const FusionSegment& s : b->segments)
+    b->overflow |= !convert(wire, b->data.get() + s.off * ws, s.type, s.at, s.count, 1, &b->scratch);
+}
+
+// Hands a bucket's work to the progress thread; it counts as open until awaited.
+void submitBucket(torcFusion_t f, FusionBucket* b, std::function<Status()> work) {
+  b->overflow = false;
+  b->op = f->comm->comm->submit(std::move(work));
+  f->link->open.fetch_add(1);
+}
+
+// Waits for every bucket (even after a failure: none may still be running), then moves each to
+// `done` (or, failed, to the spares). The first failure, else torcOverflow when a result was
+// flagged (with *overflow = 1).
+Status awaitBuckets(torcFusion_t f, std::vector<std::unique_ptr<FusionBucket>>* buckets,
+                    std::vector<std::unique_ptr<FusionBucket>>* done, int* overflow) {
+  Status first;
+  bool over = false;
+  for (auto& b : *buckets) {
+    Status s = b->op->wait();
+    f->link->open.fetch_sub(1);
+    if (first.isOk() && !s.isOk()) first = s;
+    over |= s.isOk() && b->overflow;
+    b->op.reset();
+    (s.isOk() ? *done : f->spare).push_back(std::move(b));
+  }
+  buckets->clear();
+  if (!first.isOk() || !over) return first;
+  if (overflow != nullptr) *overflow = 1;
+  return Status(Code::kOverflow, "a fused result holds Inf or NaN (an input did, or a sum overflowed the wire type or "
+                                 "the tensor's type); every rank reports it");
+}
+
+// Hands the filling bucket to the progress thread: all-reduce in place (split: reduce-scatter
+// only), then unpack.
 void launchBucket(torcFusion_t f) {
   std::unique_ptr<FusionBucket> b = std::move(f->filling);
   FusionBucket* raw = b.get();
   core::Comm* c = f->comm->comm.get();
   const DType wire = f->wire;
+  const size_t ws = kernels::dtypeSize(wire);
   const bool converts = f->mixed || f->tensorType != wire;
   const RedOp op = converts ? RedOp::kSum : f->op;  // with conversion, avg was divided while packing
-  raw->overflow = false;
   if (f->split) {  // the reduce-scatter half, in place: this rank's shard at rank * shard
-    const size_t ws = kernels::dtypeSize(wire), p = static_cast<size_t>(c->nranks());
-    const size_t rank = static_cast<size_t>(c->rank());
+    const size_t p = static_cast<size_t>(c->nranks()), rank = static_cast<size_t>(c->rank());
     raw->shard = (raw->count + p - 1) / p;
     std::memset(raw->data.get() + raw->count * ws, 0, (raw->shard * p - raw->count) * ws);  // zeros to even it out
-    raw->op = c->submit([c, raw, wire, op, ws, rank]() -> Status {
+    submitBucket(f, raw, [c, raw, wire, op, ws, rank]() -> Status {
       return c->run(collArgs(algos::Coll::kReduceScatter, raw->shard), raw->data.get(),
                     raw->data.get() + rank * raw->shard * ws, wire, op);
     });
-    f->link->open.fetch_add(1);
-    f->inFlight.push_back(std::move(b));
-    return;
-  }
-  if (f->unpacked && !converts) {  // one node: each piece in place, where it lies
-    raw->op = c->submit([c, raw, wire, op]() -> Status {
+  } else if (f->unpacked && !converts) {  // one node: each piece in place, where it lies
+    submitBucket(f, raw, [c, raw, wire, op]() -> Status {
       for (const FusionSegment& s : raw->segments) {
         TORC_RETURN_IF_ERROR(c->run(collArgs(algos::Coll::kAllReduce, s.count), s.at, s.at, wire, op));
         raw->overflow |= !kernels::allFinite(wire, s.at, s.count);
       }
       return Status::ok();
     });
-    f->link->open.fetch_add(1);
-    f->inFlight.push_back(std::move(b));
-    return;
+  } else {
+    submitBucket(f, raw, [c, raw, wire, op]() -> Status {
+      TORC_RETURN_IF_ERROR(c->run(collArgs(algos::Coll::kAllReduce, raw->count), raw->data.get(), raw->data.get(),
+                                  wire, op));
+      unpack(raw, wire);
+      return Status::ok();
+    });
   }
-  raw->op = c->submit([c, raw, wire, op]() -> Status {
-    algos::CollArgs a = collArgs(algos::Coll::kAllReduce, raw->count);
-    TORC_RETURN_IF_ERROR(c->run(a, raw->data.get(), raw->data.get(), wire, op));
-    raw->overflow = !kernels::allFinite(wire, raw->data.get(), raw->count);
-    const size_t ws = kernels::dtypeSize(wire);
-    // Unpacking into a narrower tensor type (a float16 tensor from a float32 or bfloat16 wire)
-    // can overflow too; the same bits everywhere, so every rank flags it alike.
-    for (const FusionSegment& s : raw->segments)
-      raw->overflow |= !convert(wire, raw->data.get() + s.off * ws, s.type, s.at, s.count, 1, &raw->scratch);
-    return Status::ok();
-  });
-  f->link->open.fetch_add(1);
   f->inFlight.push_back(std::move(b));
 }
 
@@ -270,21 +297,8 @@ torcResult_t torcFusionWait(torcFusion_t f, int* overflow) {
         first = Status(Code::kInvalidUsage, "the fusion object's communicator was destroyed or aborted");
       }
     }
-    bool over = false;
-    for (auto& b : f->inFlight) {  // every bucket, even after a failure: none may still be running
-      Status s = b->op->wait();
-      f->link->open.fetch_sub(1);
-      if (first.isOk() && !s.isOk()) first = s;
-      over |= s.isOk() && b->overflow;
-      b->op.reset();
-      (f->split && s.isOk() ? f->reduced : f->spare).push_back(std::move(b));
-    }
-    f->inFlight.clear();
-    if (first.isOk() && over) {
-      if (overflow != nullptr) *overflow = 1;
-      first = Status(Code::kOverflow, "a fused result holds Inf or NaN (an input did, or a sum overflowed the wire "
-                                      "type or the tensor's type); every rank reports it");
-    }
+    Status s = awaitBuckets(f, &f->inFlight, f->split ? &f->reduced : &f->spare, overflow);
+    if (first.isOk()) first = s;
     return first;
   });
 }
@@ -307,31 +321,14 @@ torcResult_t torcFusionGather(torcFusion_t f, const void* tensor) {
     f->reduced.swap(keep);
     for (auto& b : now) {  // the all-gather half, in place, then the unpacking
       FusionBucket* raw = b.get();
-      raw->overflow = false;
-      raw->op = c->submit([c, raw, wire, ws, rank]() -> Status {
+      submitBucket(f, raw, [c, raw, wire, ws, rank]() -> Status {
         TORC_RETURN_IF_ERROR(c->run(collArgs(algos::Coll::kAllGather, raw->shard),
                                     raw->data.get() + rank * raw->shard * ws, raw->data.get(), wire, RedOp::kSum));
-        raw->overflow = !kernels::allFinite(wire, raw->data.get(), raw->count);
-        for (const FusionSegment& s : raw->segments)
-          raw->overflow |= !convert(wire, raw->data.get() + s.off * ws, s.type, s.at, s.count, 1, &raw->scratch);
+        unpack(raw, wire);
         return Status::ok();
       });
-      f->link->open.fetch_add(1);
     }
-    Status first;
-    bool over = false;
-    for (auto& b : now) {
-      Status s = b->op->wait();
-      f->link->open.fetch_sub(1);
-      if (first.isOk() && !s.isOk()) first = s;
-      over |= s.isOk() && b->overflow;
-      b->op.reset();
-      f->spare.push_back(std::move(b));
-    }
-    if (first.isOk() && over)
-      first = Status(Code::kOverflow, "a gathered result holds Inf or NaN (an input did, or a sum overflowed the wire "
-                                      "type or the tensor's type); every rank reports it");
-    return first;
+    return awaitBuckets(f, &now, &f->spare, nullptr);
   });
 }
 
