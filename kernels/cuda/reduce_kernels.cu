@@ -1,10 +1,11 @@
-// Device versions of reduce()/finalizeAvg(): grid-stride loops over the shared functors, so
-// the device results match the host ones bit for bit (built with --fmad=false).
+// Device versions of reduce()/finalizeAvg(): the per-thread bodies of elementwise_bodies.h (16-byte
+// vector loads and stores, scalar head and tail) over the shared functors, so the device results
+// match the host ones bit for bit (built with --fmad=false).
 
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/reduce_cuda.h"
-#include "kernels/functors.h"
+#include "kernels/elementwise_bodies.h"
 
 namespace torc::kernels {
 namespace {
@@ -12,28 +13,30 @@ namespace {
 constexpr unsigned kThreads = 256;
 constexpr size_t kMaxBlocks = 65535;
 
+__device__ inline size_t threadId() { return size_t(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ inline size_t threadCount() { return size_t(gridDim.x) * blockDim.x; }
+
 template <typename T, typename Op>
 __global__ void reduceKernel(T* dst, const T* a, const T* b, size_t n) {
-  Op op;
-  size_t stride = size_t(gridDim.x) * blockDim.x;
-  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) dst[i] = op(a[i], b[i]);
+  reduceBody<T, Op>(threadId(), threadCount(), dst, a, b, n);
 }
 
 template <typename T>
 __global__ void divKernel(T* x, size_t n, int divisor) {
-  DivBy<T> div{divisor};
-  size_t stride = size_t(gridDim.x) * blockDim.x;
-  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) x[i] = div(x[i]);
+  divBody<T>(threadId(), threadCount(), x, n, divisor);
 }
 
+// Enough threads for one 16-byte vector of T each (the bodies' scalar parts are fewer).
+template <typename T>
 unsigned blocksFor(size_t n) {
-  size_t blocks = (n + kThreads - 1) / kThreads;
+  const size_t vectors = (n + Vec16<T>::kLanes - 1) / Vec16<T>::kLanes;
+  size_t blocks = (vectors + kThreads - 1) / kThreads;
   return unsigned(blocks < kMaxBlocks ? blocks : kMaxBlocks);
 }
 
 template <typename T, template <class> class Op>
 void launch(void* dst, const void* a, const void* b, size_t n, cudaStream_t stream) {
-  reduceKernel<T, Op<T>><<<blocksFor(n), kThreads, 0, stream>>>(static_cast<T*>(dst), static_cast<const T*>(a),
+  reduceKernel<T, Op<T>><<<blocksFor<T>(n), kThreads, 0, stream>>>(static_cast<T*>(dst), static_cast<const T*>(a),
                                                                 static_cast<const T*>(b), n);
 }
 
@@ -67,7 +70,7 @@ void launchFinalizeAvg(DType t, void* x, size_t n, int divisor, void* cudaStream
   auto stream = static_cast<cudaStream_t>(cudaStream);
   visitDType(t, [&](auto tag) {
     using T = decltype(tag);
-    divKernel<T><<<blocksFor(n), kThreads, 0, stream>>>(static_cast<T*>(x), n, divisor);
+    divKernel<T><<<blocksFor<T>(n), kThreads, 0, stream>>>(static_cast<T*>(x), n, divisor);
   });
 }
 
