@@ -6,8 +6,14 @@
  * failure, torcGetLastError() gives a human-readable message. No function throws, aborts or
  * exits the process on bad input.
  *
- * Memory: this release moves host memory. With a NULL stream (or any stream, on host
- * buffers) a collective returns when it is complete and the output buffer holds the result.
+ * Memory: every call returns when it is complete and its output holds the result. A CUDA build
+ * also takes device buffers in the collectives and send/receive: it waits for the work queued
+ * on `stream` before it (so inputs made there are ready), stages device buffers through pinned
+ * host memory, and copies device outputs back on `stream`, which it synchronises before it
+ * returns. Host buffers with a non-NULL stream: the stream is synchronised first when a CUDA
+ * device is usable (pinned or managed memory written by kernels), ignored otherwise. The sparse
+ * and fusion calls take host memory only (device memory: torcInvalidArgument). Without a usable
+ * device (no driver, no GPU, or a build without CUDA) every pointer is taken as host memory.
  *
  * Threads: a communicator may be used by one thread at a time. Different communicators may be
  * used from different threads concurrently (torcCommInitAll's ranks are driven that way).

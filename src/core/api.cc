@@ -13,6 +13,7 @@
 #include "src/core/bootstrap.h"
 #include "src/core/api_guard.h"
 #include "src/core/comm.h"
+#include "src/core/device.h"
 #include "src/core/launch_env.h"
 
 TORC_PARAM(SocketIfname, std::string, "SOCKET_IFNAME", std::string(""),
@@ -34,6 +35,7 @@ Status initComm(torcComm_t* out, const core::RootInfo& root, int nranks, int ran
   h->comm = std::move(c);
   h->async = std::make_shared<core::AsyncLink>();  // made here, so that it never changes later
   h->async->comm.store(h);
+  h->staging = std::make_shared<core::DeviceStaging>();
   *out = h;
   return Status::ok();
 }
@@ -254,7 +256,7 @@ torcResult_t torcCommGetAsyncError(torcComm_t comm, torcResult_t* asyncError) {
 // The collectives, blocking (request == nullptr) or asynchronous: the same checks, at once.
 // The work captures the Comm itself, which outlives its progress thread.
 static torcResult_t allReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
-                              torcRedOp_t op, torcComm_t comm, torcRequest_t* request, const char* fn) {
+                              torcRedOp_t op, torcComm_t comm, torcStream_t stream, torcRequest_t* request, const char* fn) {
   return guard(comm, fn, [&] {
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
@@ -265,15 +267,18 @@ static torcResult_t allReduce(const void* sendbuff, void* recvbuff, size_t count
     TORC_RETURN_IF_ERROR(checkBuf(recvbuff, count, "recvbuff"));
     TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, bytes, recvbuff, bytes, 0, true));
     Comm* c = comm->comm.get();
+    auto staging = comm->staging;
     return launch(comm, request, [=] {
-      return c->run(collArgs(algos::Coll::kAllReduce, count), sendbuff, recvbuff, static_cast<DType>(datatype),
-                    static_cast<RedOp>(op));
+      return staging->run(sendbuff, bytes, recvbuff, bytes, stream, [&](const void* in, void* out) {
+        return c->run(collArgs(algos::Coll::kAllReduce, count), in, out, static_cast<DType>(datatype),
+                      static_cast<RedOp>(op));
+      });
     });
   });
 }
 
 static torcResult_t broadcast(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, int root,
-                              torcComm_t comm, torcRequest_t* request, const char* fn) {
+                              torcComm_t comm, torcStream_t stream, torcRequest_t* request, const char* fn) {
   return guard(comm, fn, [&] {
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
@@ -287,13 +292,18 @@ static torcResult_t broadcast(const void* sendbuff, void* recvbuff, size_t count
     algos::CollArgs a = collArgs(algos::Coll::kBroadcast, count);
     a.root = root;
     Comm* c = comm->comm.get();
-    return launch(comm, request,
-                  [=] { return c->run(a, sendbuff, recvbuff, static_cast<DType>(datatype), RedOp::kSum); });
+    auto staging = comm->staging;
+    return launch(comm, request, [=] {
+      return staging->run(isRoot ? sendbuff : nullptr, isRoot ? bytes : 0, recvbuff, bytes, stream,
+                          [&](const void* in, void* out) {
+                            return c->run(a, isRoot ? in : sendbuff, out, static_cast<DType>(datatype), RedOp::kSum);
+                          });
+    });
   });
 }
 
 static torcResult_t reduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
-                           torcRedOp_t op, int root, torcComm_t comm, torcRequest_t* request, const char* fn) {
+                           torcRedOp_t op, int root, torcComm_t comm, torcStream_t stream, torcRequest_t* request, const char* fn) {
   return guard(comm, fn, [&] {
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
@@ -311,14 +321,17 @@ static torcResult_t reduce(const void* sendbuff, void* recvbuff, size_t count, t
     a.root = root;
     Comm* c = comm->comm.get();
     void* out = isRoot ? recvbuff : nullptr;
+    auto staging = comm->staging;
     return launch(comm, request, [=] {
-      return c->run(a, sendbuff, out, static_cast<DType>(datatype), static_cast<RedOp>(op));
+      return staging->run(sendbuff, bytes, out, isRoot ? bytes : 0, stream, [&](const void* in, void* o) {
+        return c->run(a, in, o, static_cast<DType>(datatype), static_cast<RedOp>(op));
+      });
     });
   });
 }
 
 static torcResult_t allGather(const void* sendbuff, void* recvbuff, size_t sendcount, torcDataType_t datatype,
-                              torcComm_t comm, torcRequest_t* request, const char* fn) {
+                              torcComm_t comm, torcStream_t stream, torcRequest_t* request, const char* fn) {
   return guard(comm, fn, [&] {
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
@@ -331,15 +344,18 @@ static torcResult_t allGather(const void* sendbuff, void* recvbuff, size_t sendc
     TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, inBytes, recvbuff, outBytes,
                                       inBytes * static_cast<size_t>(comm->comm->rank()), false));
     Comm* c = comm->comm.get();
+    auto staging = comm->staging;
     return launch(comm, request, [=] {
-      return c->run(collArgs(algos::Coll::kAllGather, sendcount), sendbuff, recvbuff, static_cast<DType>(datatype),
-                    RedOp::kSum);
+      return staging->run(sendbuff, inBytes, recvbuff, outBytes, stream, [&](const void* in, void* out) {
+        return c->run(collArgs(algos::Coll::kAllGather, sendcount), in, out, static_cast<DType>(datatype),
+                      RedOp::kSum);
+      });
     });
   });
 }
 
 static torcResult_t reduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount, torcDataType_t datatype,
-                                  torcRedOp_t op, torcComm_t comm, torcRequest_t* request, const char* fn) {
+                                  torcRedOp_t op, torcComm_t comm, torcStream_t stream, torcRequest_t* request, const char* fn) {
   return guard(comm, fn, [&] {
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
@@ -353,70 +369,73 @@ static torcResult_t reduceScatter(const void* sendbuff, void* recvbuff, size_t r
     TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, inBytes, recvbuff, outBytes,
                                       outBytes * static_cast<size_t>(comm->comm->rank()), true));
     Comm* c = comm->comm.get();
+    auto staging = comm->staging;
     return launch(comm, request, [=] {
-      return c->run(collArgs(algos::Coll::kReduceScatter, recvcount), sendbuff, recvbuff,
-                    static_cast<DType>(datatype), static_cast<RedOp>(op));
+      return staging->run(sendbuff, inBytes, recvbuff, outBytes, stream, [&](const void* in, void* out) {
+        return c->run(collArgs(algos::Coll::kReduceScatter, recvcount), in, out, static_cast<DType>(datatype),
+                      static_cast<RedOp>(op));
+      });
     });
   });
 }
 
 torcResult_t torcAllReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
-                           torcRedOp_t op, torcComm_t comm, torcStream_t) {
-  return allReduce(sendbuff, recvbuff, count, datatype, op, comm, nullptr, "torcAllReduce");
+                           torcRedOp_t op, torcComm_t comm, torcStream_t stream) {
+  return allReduce(sendbuff, recvbuff, count, datatype, op, comm, stream, nullptr, "torcAllReduce");
 }
 torcResult_t torcAllReduceAsync(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
                                 torcRedOp_t op, torcComm_t comm, torcRequest_t* request) {
   if (request == nullptr) return finish(comm, "torcAllReduceAsync", Status(Code::kInvalidArgument, "request is NULL"));
   *request = nullptr;
-  return allReduce(sendbuff, recvbuff, count, datatype, op, comm, request, "torcAllReduceAsync");
+  return allReduce(sendbuff, recvbuff, count, datatype, op, comm, nullptr, request, "torcAllReduceAsync");
 }
 
 torcResult_t torcBroadcast(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, int root,
-                           torcComm_t comm, torcStream_t) {
-  return broadcast(sendbuff, recvbuff, count, datatype, root, comm, nullptr, "torcBroadcast");
+                           torcComm_t comm, torcStream_t stream) {
+  return broadcast(sendbuff, recvbuff, count, datatype, root, comm, stream, nullptr, "torcBroadcast");
 }
 torcResult_t torcBroadcastAsync(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, int root,
                                 torcComm_t comm, torcRequest_t* request) {
   if (request == nullptr) return finish(comm, "torcBroadcastAsync", Status(Code::kInvalidArgument, "request is NULL"));
   *request = nullptr;
-  return broadcast(sendbuff, recvbuff, count, datatype, root, comm, request, "torcBroadcastAsync");
+  return broadcast(sendbuff, recvbuff, count, datatype, root, comm, nullptr, request, "torcBroadcastAsync");
 }
 
 torcResult_t torcReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype, torcRedOp_t op,
-                        int root, torcComm_t comm, torcStream_t) {
-  return reduce(sendbuff, recvbuff, count, datatype, op, root, comm, nullptr, "torcReduce");
+                        int root, torcComm_t comm, torcStream_t stream) {
+  return reduce(sendbuff, recvbuff, count, datatype, op, root, comm, stream, nullptr, "torcReduce");
 }
 torcResult_t torcReduceAsync(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
                              torcRedOp_t op, int root, torcComm_t comm, torcRequest_t* request) {
   if (request == nullptr) return finish(comm, "torcReduceAsync", Status(Code::kInvalidArgument, "request is NULL"));
   *request = nullptr;
-  return reduce(sendbuff, recvbuff, count, datatype, op, root, comm, request, "torcReduceAsync");
+  return reduce(sendbuff, recvbuff, count, datatype, op, root, comm, nullptr, request, "torcReduceAsync");
 }
 
 torcResult_t torcAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, torcDataType_t datatype,
-                           torcComm_t comm, torcStream_t) {
-  return allGather(sendbuff, recvbuff, sendcount, datatype, comm, nullptr, "torcAllGather");
+                           torcComm_t comm, torcStream_t stream) {
+  return allGather(sendbuff, recvbuff, sendcount, datatype, comm, stream, nullptr, "torcAllGather");
 }
 torcResult_t torcAllGatherAsync(const void* sendbuff, void* recvbuff, size_t sendcount, torcDataType_t datatype,
                                 torcComm_t comm, torcRequest_t* request) {
   if (request == nullptr) return finish(comm, "torcAllGatherAsync", Status(Code::kInvalidArgument, "request is NULL"));
   *request = nullptr;
-  return allGather(sendbuff, recvbuff, sendcount, datatype, comm, request, "torcAllGatherAsync");
+  return allGather(sendbuff, recvbuff, sendcount, datatype, comm, nullptr, request, "torcAllGatherAsync");
 }
 
 torcResult_t torcReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount, torcDataType_t datatype,
-                               torcRedOp_t op, torcComm_t comm, torcStream_t) {
-  return reduceScatter(sendbuff, recvbuff, recvcount, datatype, op, comm, nullptr, "torcReduceScatter");
+                               torcRedOp_t op, torcComm_t comm, torcStream_t stream) {
+  return reduceScatter(sendbuff, recvbuff, recvcount, datatype, op, comm, stream, nullptr, "torcReduceScatter");
 }
 torcResult_t torcReduceScatterAsync(const void* sendbuff, void* recvbuff, size_t recvcount, torcDataType_t datatype,
                                     torcRedOp_t op, torcComm_t comm, torcRequest_t* request) {
   if (request == nullptr) return finish(comm, "torcReduceScatterAsync", Status(Code::kInvalidArgument, "request is NULL"));
   *request = nullptr;
-  return reduceScatter(sendbuff, recvbuff, recvcount, datatype, op, comm, request, "torcReduceScatterAsync");
+  return reduceScatter(sendbuff, recvbuff, recvcount, datatype, op, comm, nullptr, request, "torcReduceScatterAsync");
 }
 
 static torcResult_t p2p(bool send, const void* buf, size_t count, torcDataType_t datatype, int peer,
-                        torcComm_t comm) {
+                        torcComm_t comm, torcStream_t stream) {
   return guard(comm, send ? "torcSend" : "torcRecv", [&] {
     TORC_RETURN_IF_ERROR(checkComm(comm));
     TORC_RETURN_IF_ERROR(checkType(datatype));
@@ -428,19 +447,22 @@ static torcResult_t p2p(bool send, const void* buf, size_t count, torcDataType_t
     TORC_RETURN_IF_ERROR(checkBuf(buf, count, send ? "sendbuff" : "recvbuff"));
     algos::CollArgs a = collArgs(send ? algos::Coll::kSend : algos::Coll::kRecv, count);
     a.peer = peer;
-    return comm->comm->run(a, send ? buf : nullptr, send ? nullptr : const_cast<void*>(buf),
-                           static_cast<DType>(datatype), RedOp::kSum);
+    Comm* c = comm->comm.get();
+    return comm->staging->run(send ? buf : nullptr, send ? bytes : 0, send ? nullptr : const_cast<void*>(buf),
+                              send ? 0 : bytes, stream, [&](const void* in, void* out) {
+                                return c->run(a, in, out, static_cast<DType>(datatype), RedOp::kSum);
+                              });
   });
 }
 
 torcResult_t torcSend(const void* sendbuff, size_t count, torcDataType_t datatype, int peer, torcComm_t comm,
-                      torcStream_t) {
-  return p2p(true, sendbuff, count, datatype, peer, comm);
+                      torcStream_t stream) {
+  return p2p(true, sendbuff, count, datatype, peer, comm, stream);
 }
 
 torcResult_t torcRecv(void* recvbuff, size_t count, torcDataType_t datatype, int peer, torcComm_t comm,
-                      torcStream_t) {
-  return p2p(false, recvbuff, count, datatype, peer, comm);
+                      torcStream_t stream) {
+  return p2p(false, recvbuff, count, datatype, peer, comm, stream);
 }
 
 torcResult_t torcBarrier(torcComm_t comm, torcStream_t) {

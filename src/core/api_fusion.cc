@@ -241,7 +241,7 @@ torcResult_t torcFusionAdd(torcFusion_t f, void* tensor, size_t count, torcDataT
   return guard(commOf(f), "torcFusionAdd", [&]() -> Status {
     TORC_RETURN_IF_ERROR(checkFusion(f));
     TORC_RETURN_IF_ERROR(checkType(datatype));
-    TORC_RETURN_IF_ERROR(checkBuf(tensor, count, "tensor"));
+    TORC_RETURN_IF_ERROR(checkHostBuf(tensor, count, "tensor"));
     size_t bytes = 0;
     TORC_RETURN_IF_ERROR(checkBytes(count, datatype, 1, &bytes));
     const auto t = static_cast<DType>(datatype);

@@ -12,6 +12,7 @@
 #include "include/torc.h"
 #include "src/base/log.h"
 #include "src/core/comm.h"
+#include "src/core/device.h"
 
 namespace torc::api {
 
@@ -92,6 +93,12 @@ inline Status checkBytes(size_t count, torcDataType_t t, size_t factor, size_t* 
 inline Status checkBuf(const void* p, size_t count, const char* name) {
   if (p == nullptr && count > 0) return errorf(Code::kInvalidArgument, "%s is NULL with count %zu", name, count);
   return Status::ok();
+}
+
+// checkBuf, and the buffer must be host memory (the calls without a device path).
+inline Status checkHostBuf(const void* p, size_t count, const char* name) {
+  TORC_RETURN_IF_ERROR(checkBuf(p, count, name));
+  return count > 0 ? core::requireHostMemory(p, name) : Status::ok();
 }
 
 // Whether [a, a + an) and [b, b + bn) share a byte (empty or NULL ranges share none).

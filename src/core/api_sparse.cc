@@ -38,7 +38,8 @@ Status checkSparseAllReduce(torcComm_t comm, const void* sendbuff, const void* r
     return errorf(Code::kInvalidArgument, "unknown top-k mode %d", static_cast<int>(mode));
   if (count > 0xffffffffu) return errorf(Code::kInvalidArgument, "count %zu: at most 2^32 - 1 elements", count);
   if (k > count) return errorf(Code::kInvalidArgument, "k %zu is larger than count %zu", k, count);
-  TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
+  TORC_RETURN_IF_ERROR(checkHostBuf(sendbuff, count, "sendbuff"));
+  TORC_RETURN_IF_ERROR(core::requireHostMemory(residual, "residual"));
   const size_t bytes = count * kernels::dtypeSize(static_cast<DType>(datatype));
   if (overlaps(residual, bytes, sendbuff, bytes))
     return Status(Code::kInvalidArgument, "residual overlaps sendbuff or recvbuff");
@@ -117,10 +118,10 @@ torcResult_t torcSparseAllGather(const void* sendIndices, const void* sendValues
     TORC_RETURN_IF_ERROR(checkBytes(k, torcUint8, is + vs, &pairBytes));
     TORC_RETURN_IF_ERROR(checkBytes(k, indexType, p, &outIdxBytes));
     TORC_RETURN_IF_ERROR(checkBytes(k, valueType, p, &outValBytes));
-    TORC_RETURN_IF_ERROR(checkBuf(sendIndices, k, "sendIndices"));
-    TORC_RETURN_IF_ERROR(checkBuf(sendValues, k, "sendValues"));
-    TORC_RETURN_IF_ERROR(checkBuf(recvIndices, k, "recvIndices"));
-    TORC_RETURN_IF_ERROR(checkBuf(recvValues, k, "recvValues"));
+    TORC_RETURN_IF_ERROR(checkHostBuf(sendIndices, k, "sendIndices"));
+    TORC_RETURN_IF_ERROR(checkHostBuf(sendValues, k, "sendValues"));
+    TORC_RETURN_IF_ERROR(checkHostBuf(recvIndices, k, "recvIndices"));
+    TORC_RETURN_IF_ERROR(checkHostBuf(recvValues, k, "recvValues"));
     if (overlaps(recvIndices, outIdxBytes, recvValues, outValBytes))
       return Status(Code::kInvalidArgument, "recvIndices and recvValues overlap");
     for (const void* in : {sendIndices, sendValues}) {
@@ -149,7 +150,7 @@ torcResult_t torcSparseAllReduce(const void* sendbuff, void* residual, void* rec
   return guard(comm, "torcSparseAllReduce", [&]() -> Status {
     TORC_RETURN_IF_ERROR(checkSparseAllReduce(comm, sendbuff, residual, count, k, datatype, mode));
     const size_t bytes = count * kernels::dtypeSize(static_cast<DType>(datatype));
-    TORC_RETURN_IF_ERROR(checkBuf(recvbuff, count, "recvbuff"));
+    TORC_RETURN_IF_ERROR(checkHostBuf(recvbuff, count, "recvbuff"));
     TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, bytes, recvbuff, bytes, 0, false));
     if (overlaps(residual, bytes, recvbuff, bytes))
       return Status(Code::kInvalidArgument, "residual overlaps sendbuff or recvbuff");
@@ -181,8 +182,8 @@ torcResult_t torcSparseAllReducePairs(const void* sendbuff, void* residual, size
     const size_t cap = sums ? std::min(count, p * k) : k;
     const size_t is = kernels::dtypeSize(static_cast<DType>(indexType));
     const size_t vs = kernels::dtypeSize(static_cast<DType>(datatype)), bytes = count * vs;
-    TORC_RETURN_IF_ERROR(checkBuf(recvIndices, cap, "recvIndices"));
-    TORC_RETURN_IF_ERROR(checkBuf(recvValues, cap, "recvValues"));
+    TORC_RETURN_IF_ERROR(checkHostBuf(recvIndices, cap, "recvIndices"));
+    TORC_RETURN_IF_ERROR(checkHostBuf(recvValues, cap, "recvValues"));
     if (overlaps(recvIndices, cap * is, recvValues, cap * vs))
       return Status(Code::kInvalidArgument, "recvIndices and recvValues overlap");
     for (const void* in : {sendbuff, static_cast<const void*>(residual)})

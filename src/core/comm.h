@@ -132,6 +132,9 @@ class Comm {
 }  // namespace torc::core
 
 struct torcComm;
+namespace torc::core {
+class DeviceStaging;
+}
 
 namespace torc::core {
 // What a communicator's asynchronous requests share with it; it outlives an aborted handle.
@@ -149,4 +152,5 @@ struct torcComm {
   std::unique_ptr<torc::core::Comm> comm;
   std::atomic<int> activeCalls{0};  // API calls inside this handle (torcCommAbort waits for them)
   std::shared_ptr<torc::core::AsyncLink> async;  // made with the handle, never replaced
+  std::shared_ptr<torc::core::DeviceStaging> staging;  // pinned buffers for device memory (device.h)
 };

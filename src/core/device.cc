@@ -1,0 +1,139 @@
+// Staging device buffers through pinned host memory (see device.h), and the choice of runtime.
+#include "src/core/device.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+
+#include "src/base/log.h"
+#include "torc_config.h"
+
+namespace torc::core {
+
+#if TORC_HAVE_CUDA
+// device_cuda.cc: the CUDA runtime, or nullptr with the reason.
+DeviceRuntime* cudaRuntime(std::string* why);
+#endif
+
+namespace {
+
+std::atomic<DeviceRuntime*> gTestRuntime{nullptr};
+
+struct DefaultRuntime {
+  DeviceRuntime* rt = nullptr;
+  std::string why;
+};
+
+const DefaultRuntime& defaultRuntime() {
+  static const DefaultRuntime d = [] {
+    DefaultRuntime r;
+#if TORC_HAVE_CUDA
+    r.rt = cudaRuntime(&r.why);
+#else
+    r.why = "this build of torc has no CUDA support";
+#endif
+    if (r.rt == nullptr) {
+      TORC_INFO(kLogInit, "device memory: not supported (%s); every buffer is host memory", r.why.c_str());
+    } else {
+      TORC_INFO(kLogInit, "device memory: %s; device buffers are staged through pinned host memory", r.rt->name());
+    }
+    return r;
+  }();
+  return d;
+}
+
+bool overlaps(const void* a, size_t an, const void* b, size_t bn) {
+  const auto x = reinterpret_cast<uintptr_t>(a), y = reinterpret_cast<uintptr_t>(b);
+  return an > 0 && bn > 0 && x < y + bn && y < x + an;
+}
+
+}  // namespace
+
+DeviceRuntime* deviceRuntime(std::string* why) {
+  if (DeviceRuntime* t = gTestRuntime.load(std::memory_order_acquire)) return t;
+  const DefaultRuntime& d = defaultRuntime();
+  if (why != nullptr) *why = d.why;
+  return d.rt;
+}
+
+void setDeviceRuntimeForTesting(DeviceRuntime* rt) { gTestRuntime.store(rt, std::memory_order_release); }
+
+Status requireHostMemory(const void* p, const char* name) {
+  DeviceRuntime* rt = deviceRuntime();
+  if (rt == nullptr || p == nullptr) return Status::ok();
+  TORC_ASSIGN_OR_RETURN(bool dev, rt->isDevice(p));
+  if (dev) return errorf(Code::kInvalidArgument, "%s is device memory; this call takes host memory only", name);
+  return Status::ok();
+}
+
+DeviceStaging::~DeviceStaging() {
+  release(&in_);
+  release(&out_);
+}
+
+void DeviceStaging::release(Buffer* b) {
+  if (b->ptr != nullptr && b->owner != nullptr) b->owner->freePinned(b->ptr);
+  *b = Buffer{};
+}
+
+Result<void*> DeviceStaging::ensure(Buffer* b, DeviceRuntime* rt, size_t bytes) {
+  if (b->ptr != nullptr && b->owner == rt && b->bytes >= bytes) return b->ptr;
+  release(b);
+  // Grow geometrically, so that a sweep of rising sizes does not pin anew each time.
+  const size_t want = std::max(bytes, size_t{1} << 20);
+  TORC_ASSIGN_OR_RETURN(void* p, rt->allocPinned(want));
+  *b = Buffer{p, want, rt};
+  return p;
+}
+
+Status DeviceStaging::run(const void* input, size_t inBytes, void* output, size_t outBytes, void* stream,
+                          const std::function<Status(const void*, void*)>& op) {
+  DeviceRuntime* rt = deviceRuntime();
+  if (rt == nullptr) return op(input, output);
+  bool inDev = false, outDev = false;
+  if (input != nullptr && inBytes > 0) {
+    TORC_ASSIGN_OR_RETURN(inDev, rt->isDevice(input));
+  }
+  if (output != nullptr && outBytes > 0) {
+    TORC_ASSIGN_OR_RETURN(outDev, rt->isDevice(output));
+  }
+  if (!inDev && !outDev) {
+    // Host-readable memory (pinned or managed memory may still be written by the stream's work).
+    if (stream != nullptr) TORC_RETURN_IF_ERROR(rt->syncStream(stream));
+    return op(input, output);
+  }
+  TORC_RETURN_IF_ERROR(rt->syncStream(stream));
+
+  const void* hostIn = input;
+  void* hostOut = output;
+  if (inDev && outDev && overlaps(input, inBytes, output, outBytes)) {
+    // One staged copy of the union, keeping the two buffers' relative layout.
+    const auto in = reinterpret_cast<uintptr_t>(input), out = reinterpret_cast<uintptr_t>(output);
+    const uintptr_t base = std::min(in, out), end = std::max(in + inBytes, out + outBytes);
+    TORC_ASSIGN_OR_RETURN(void* stage, ensure(&out_, rt, end - base));
+    char* s = static_cast<char*>(stage);
+    TORC_RETURN_IF_ERROR(rt->copyToHost(s + (in - base), input, inBytes, stream));
+    hostIn = s + (in - base);
+    hostOut = s + (out - base);
+  } else {
+    if (inDev) {
+      TORC_ASSIGN_OR_RETURN(void* stage, ensure(&in_, rt, inBytes));
+      TORC_RETURN_IF_ERROR(rt->copyToHost(stage, input, inBytes, stream));
+      hostIn = stage;
+    }
+    if (outDev) {
+      TORC_ASSIGN_OR_RETURN(hostOut, ensure(&out_, rt, outBytes));
+    }
+  }
+  if (inDev) TORC_RETURN_IF_ERROR(rt->syncStream(stream));  // the staged input is complete
+
+  // A failed operation leaves device outputs untouched.
+  TORC_RETURN_IF_ERROR(op(hostIn, hostOut));
+  if (outDev) {
+    TORC_RETURN_IF_ERROR(rt->copyToDevice(output, hostOut, outBytes, stream));
+    TORC_RETURN_IF_ERROR(rt->syncStream(stream));
+  }
+  return Status::ok();
+}
+
+}  // namespace torc::core
