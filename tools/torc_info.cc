@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
     unsigned major = 0, minor = 0, release = 0;
     ucp_get_version(&major, &minor, &release);
     printf("torc %s\n", TORC_VERSION_STRING);
-    printf("  transports     ucx (UCX %u.%u.%u)\n", major, minor, release);
+    printf("  transports     ucx (UCX %u.%u.%u)%s\n", major, minor, release,
+           TORC_HAVE_IBVERBS ? ", verbs (libibverbs.so.1 loaded at run time; TORC_TRANSPORT)" : "");
     printf("  host kernels   %s\n", torc::kernels::reduceIsa());
     printf("  cuda kernels   %s\n", TORC_HAVE_CUDA ? "compiled" : "not built (no nvcc)");
     printf("  node id        %s\n\n", torc::topology::localNodeId().c_str());

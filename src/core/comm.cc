@@ -12,6 +12,7 @@
 
 #include "src/base/log.h"
 #include "src/base/param.h"
+#include "src/core/transport_choice.h"
 #include "src/topology/node_id.h"
 #include "src/transport/cma/cma_access.h"
 #include "src/transport/transport.h"
@@ -125,7 +126,7 @@ Status Comm::init(const RootInfo& root) {
   transport::TransportOptions opts;
   opts.rank = rank_;
   opts.nranks = nranks_;
-  TORC_ASSIGN_OR_RETURN(transport_, transport::createUcxTransport(opts));
+  TORC_ASSIGN_OR_RETURN(transport_, createTransport(opts));  // TORC_TRANSPORT
 
   PeerInfo me;
   me.nodeId = nodeId_ = topology::localNodeId();
@@ -135,6 +136,7 @@ Status Comm::init(const RootInfo& root) {
   struct stat ns {};
   me.pidNs = pidNs_ = stat("/proc/self/ns/pid", &ns) == 0 ? static_cast<uint64_t>(ns.st_ino) : 0;
   me.address = transport_->address();
+  me.transport = transport_->name();
   Blob blob;
   putBytes(&blob, me.nodeId.data(), me.nodeId.size());
   putBytes(&blob, me.host.data(), me.host.size());
@@ -144,6 +146,7 @@ Status Comm::init(const RootInfo& root) {
   const uint64_t probe = reinterpret_cast<uint64_t>(&kProbeWord);
   putU32(&blob, static_cast<uint32_t>(probe));
   putU32(&blob, static_cast<uint32_t>(probe >> 32));
+  putBytes(&blob, me.transport.data(), me.transport.size());
   putBytes(&blob, me.address.data(), me.address.size());
   auto found = topology::discoverLocal();
   if (found.isOk()) {
@@ -162,7 +165,7 @@ Status Comm::init(const RootInfo& root) {
     uint32_t pid = 0, nsLo = 0, nsHi = 0, prLo = 0, prHi = 0;
     PeerInfo& p = peers_[r];
     if (!rd.str(&p.nodeId) || !rd.str(&p.host) || !rd.u32(&pid) || !rd.u32(&nsLo) || !rd.u32(&nsHi) ||
-        !rd.u32(&prLo) || !rd.u32(&prHi) || !rd.bytes(&p.address))
+        !rd.u32(&prLo) || !rd.u32(&prHi) || !rd.str(&p.transport) || !rd.bytes(&p.address))
       return errorf(Code::kInternalError, "bootstrap: malformed entry for rank %zu", r);
     std::vector<uint8_t> topo;
     if (!rd.bytes(&topo)) return errorf(Code::kInternalError, "bootstrap: malformed entry for rank %zu", r);
@@ -171,6 +174,7 @@ Status Comm::init(const RootInfo& root) {
     p.pidNs = uint64_t{nsHi} << 32 | nsLo;
     p.probeAddr = uint64_t{prHi} << 32 | prLo;
   }
+  TORC_RETURN_IF_ERROR(checkSameTransport(peers_));
 
   endpoints_.resize(static_cast<size_t>(nranks_));
   ctx_.rank = rank_;
@@ -182,6 +186,8 @@ Status Comm::init(const RootInfo& root) {
   sendSeq_.assign(static_cast<size_t>(nranks_), 0);
   recvSeq_.assign(static_cast<size_t>(nranks_), 0);
   executor_ = std::make_unique<algos::Executor>();
+  for (int q = 0; q < nranks_ && transport_->wantsEagerConnect(); ++q)
+    if (q != rank_) TORC_RETURN_IF_ERROR(connectPeer(q));
 
   // Persistent, pre-faulted scratch: nothing is mapped or faulted on the hot path.
   scratchBytes_ = chunkBytes_ * static_cast<size_t>(scratchSlots_);
@@ -396,11 +402,16 @@ Status Comm::connectPeers(const algos::Plan& plan) {
     if (peer < 0 || ctx_.endpoints[static_cast<size_t>(peer)] != nullptr) continue;
     if (peer >= nranks_ || peer == rank_)
       return errorf(Code::kInternalError, "plan %s names rank %d", plan.name.c_str(), peer);
-    auto& ep = endpoints_[static_cast<size_t>(peer)];
-    const PeerInfo& info = peers_[static_cast<size_t>(peer)];
-    TORC_RETURN_IF_ERROR(transport_->connect(peer, info.address, info.nodeId == nodeId_, &ep));
-    ctx_.endpoints[static_cast<size_t>(peer)] = ep.get();
+    TORC_RETURN_IF_ERROR(connectPeer(peer));
   }
+  return Status::ok();
+}
+
+Status Comm::connectPeer(int peer) {
+  auto& ep = endpoints_[static_cast<size_t>(peer)];
+  const PeerInfo& info = peers_[static_cast<size_t>(peer)];
+  TORC_RETURN_IF_ERROR(transport_->connect(peer, info.address, info.nodeId == nodeId_, &ep));
+  ctx_.endpoints[static_cast<size_t>(peer)] = ep.get();
   return Status::ok();
 }
 

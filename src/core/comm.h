@@ -31,6 +31,7 @@ struct PeerInfo {
   int pid = 0;
   uint64_t pidNs = 0;  // inode of the pid namespace the pid belongs to
   uint64_t probeAddr = 0;  // a known word in its memory (direct-access check)
+  std::string transport;   // its transport's name(): every rank must use the same
   std::vector<uint8_t> address;
   topology::LocalTopology topo;  // what it discovered (hwloc)
 };
@@ -82,6 +83,7 @@ class Comm {
   Comm(int rank, int nranks) : rank_(rank), nranks_(nranks) {}
   Status init(const RootInfo& root);
   Status connectPeers(const algos::Plan& plan);
+  Status connectPeer(int peer);
   std::string peerFailure(int peer) const;
   Status setUpLocalPaths(const RootInfo& root);
   std::string shmName(const RootInfo& root) const;

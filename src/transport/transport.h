@@ -118,6 +118,10 @@ class Transport {
   virtual void cancel(Request* req) = 0;
   // Non-empty once the transport has seen the peer fail (disconnect, reset).
   virtual std::string peerFailure(int peer) const = 0;
+  // True if every peer must be connected at init, while all ranks are there (verbs: a write to
+  // a queue pair its owner has not connected yet is lost, and the writer gives up after its
+  // retries); otherwise peers are connected when first needed.
+  virtual bool wantsEagerConnect() const { return false; }
 };
 
 // One-sided access to the memory of peers on this node (cross-memory attach). Reads and writes
@@ -131,7 +135,8 @@ class DirectAccess {
   virtual Status write(int peer, const void* local, uint64_t remote, size_t len) = 0;
 };
 
-// The UCX transport (the in-process one for the simulator is made by a loopback Fabric).
+// The UCX transport (the in-process one for the simulator is made by a loopback Fabric; the
+// verbs one is declared in verbs/verbs_transport.h).
 Result<std::unique_ptr<Transport>> createUcxTransport(const TransportOptions& opts);
 
 }  // namespace torc::transport

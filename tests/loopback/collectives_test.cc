@@ -203,6 +203,33 @@ TEST(Launchers, TorchrunAndOpenMpiVariables) {
   }
 }
 
+// Without an RDMA port, TORC_TRANSPORT=auto says why not verbs and runs over UCX, and
+// TORC_TRANSPORT=verbs fails init on every rank, naming the reason.
+TEST(Transport, AutoFallsBackToUcxAndForcedVerbsFailsWithoutRdma) {
+  JobOptions o;
+  o.deadlineSec = 120;
+  o.env["TORC_DEBUG"] = "INFO";
+  o.env["TORC_DEBUG_SUBSYS"] = "INIT";
+  auto res = runJob(worker(), {"p2p", "100"}, 2, o);
+  for (auto& r : res) ASSERT_EQ(r.exitCode, 0) << describe(res);
+  if (res[0].err.find("transport verbs") != std::string::npos) GTEST_SKIP() << "this machine has an RDMA port";
+  for (auto& r : res) {
+    EXPECT_NE(r.err.find("INFO verbs: "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("; using UCX"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("transport ucx"), std::string::npos) << r.err;
+  }
+
+  o.env["TORC_TRANSPORT"] = "verbs";
+  o.env["TORC_TIMEOUT"] = "10";
+  o.deadlineSec = 60;
+  res = runJob(worker(), {"p2p", "100"}, 2, o);
+  for (auto& r : res) {
+    EXPECT_EQ(r.exitCode, 3) << describe(res);
+    EXPECT_NE(r.err.find("TORC_TRANSPORT=verbs: "), std::string::npos) << r.err;
+    EXPECT_FALSE(r.timedOut);
+  }
+}
+
 // Large all-reduces run over peers' memory (direct, or staged through shared memory), small
 // ones through shared memory (one-shot).
 struct DeadPeerCase {

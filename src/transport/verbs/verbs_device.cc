@@ -1,0 +1,182 @@
+// Device discovery for the verbs transport: which ports exist and are ACTIVE, opening one, and
+// choosing its GID.
+#include "src/transport/verbs/verbs_device.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "src/base/param.h"
+#include "src/transport/verbs/verbs_transport.h"
+
+TORC_PARAM(IbHca, std::string, "IB_HCA", std::string(""),
+           "RDMA device of the verbs transport (default: the first with an ACTIVE port)");
+TORC_PARAM(IbGidIndex, int64_t, "IB_GID_INDEX", -1,
+           "GID index of the verbs transport (-1: none on InfiniBand, on RoCE the first RoCE v2 GID)");
+
+namespace torc::transport::verbs {
+namespace {
+
+const char* linkLayerName(uint8_t ll) { return ll == IBV_LINK_LAYER_ETHERNET ? "Ethernet" : "InfiniBand"; }
+
+bool isZero(const ibv_gid& g) {
+  return std::all_of(g.raw, g.raw + 16, [](uint8_t b) { return b == 0; });
+}
+
+bool isIpv4Mapped(const ibv_gid& g) {
+  return std::all_of(g.raw, g.raw + 10, [](uint8_t b) { return b == 0; }) && g.raw[10] == 0xff && g.raw[11] == 0xff;
+}
+
+// The kernel's name for the GID's type ("IB/RoCE v1", "RoCE v2"); empty where sysfs lacks it.
+std::string gidType(const std::string& device, int port, int index) {
+  char path[256];
+  snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/%d/gid_attrs/types/%d", device.c_str(), port, index);
+  FILE* f = fopen(path, "r");
+  if (f == nullptr) return {};
+  char line[64] = {0};
+  if (fgets(line, sizeof(line), f) == nullptr) line[0] = 0;
+  fclose(f);
+  return line;
+}
+
+Status chooseGid(const IbvSymbols& ibv, OpenPort* o) {
+  const int64_t wanted = torcParamIbGidIndex();
+  int index = -1;
+  if (wanted >= 0) {
+    index = static_cast<int>(wanted);
+  } else if (o->attr.link_layer == IBV_LINK_LAYER_ETHERNET) {
+    // RoCE needs a GID; v2 (routable, over UDP) is preferred, an IPv4-mapped one first.
+    int bestScore = 0;
+    for (int i = 0; i < std::min(o->attr.gid_tbl_len, 256); ++i) {
+      ibv_gid g{};
+      if (ibv.queryGid(o->ctx, o->port, i, &g) != 0 || isZero(g)) continue;
+      const bool v2 = gidType(o->device, o->port, i).find("v2") != std::string::npos;
+      const int score = 1 + (v2 ? 2 : 0) + (isIpv4Mapped(g) ? 1 : 0);
+      if (score > bestScore) {
+        bestScore = score;
+        index = i;
+      }
+    }
+    if (index < 0)
+      return errorf(Code::kSystemError, "verbs: %s port %u (RoCE) has no usable GID", o->device.c_str(), o->port);
+  }
+  if (index >= 0 && ibv.queryGid(o->ctx, o->port, index, &o->gid) != 0)
+    return sysError(errno, "verbs: ibv_query_gid(%s port %u, index %d)", o->device.c_str(), o->port, index);
+  o->gidIndex = index;
+  return Status::ok();
+}
+
+}  // namespace
+
+const char* portStateName(int state) {
+  switch (state) {
+    case IBV_PORT_NOP: return "NOP";
+    case IBV_PORT_DOWN: return "DOWN";
+    case IBV_PORT_INIT: return "INIT";
+    case IBV_PORT_ARMED: return "ARMED";
+    case IBV_PORT_ACTIVE: return "ACTIVE";
+    case IBV_PORT_ACTIVE_DEFER: return "ACTIVE_DEFER";
+    default: return "UNKNOWN";
+  }
+}
+
+Result<OpenPort> openActivePort(const IbvSymbols& ibv) {
+  const std::string want = torcParamIbHca();
+  int n = 0;
+  ibv_device** list = ibv.getDeviceList(&n);
+  if (list == nullptr || n == 0) {
+    if (list != nullptr) ibv.freeDeviceList(list);
+    return errorf(Code::kSystemError, "verbs: no RDMA device found");
+  }
+  std::string seen;
+  OpenPort o;
+  for (int i = 0; i < n && o.ctx == nullptr; ++i) {
+    const std::string name = ibv.getDeviceName(list[i]);
+    if (!want.empty() && name != want) continue;
+    ibv_context* ctx = ibv.openDevice(list[i]);
+    if (ctx == nullptr) {
+      seen += (seen.empty() ? "" : ", ") + name + " cannot be opened: " + strerror(errno);
+      continue;
+    }
+    ibv_device_attr da{};
+    if (ibv.queryDevice(ctx, &da) == 0) {
+      for (uint8_t p = 1; p <= da.phys_port_cnt && o.ctx == nullptr; ++p) {
+        ibv_port_attr pa{};
+        if (ibv.queryPort(ctx, p, &pa) != 0) continue;
+        seen += (seen.empty() ? "" : ", ") + name + " port " + std::to_string(p) + " " + portStateName(pa.state);
+        if (pa.state != IBV_PORT_ACTIVE) continue;
+        o.ctx = ctx;
+        o.device = name;
+        o.port = p;
+        o.attr = pa;
+        o.maxCqe = da.max_cqe;
+      }
+    }
+    if (o.ctx == nullptr) ibv.closeDevice(ctx);
+  }
+  ibv.freeDeviceList(list);
+  if (o.ctx == nullptr) {
+    if (!want.empty() && seen.empty())
+      return errorf(Code::kSystemError, "verbs: TORC_IB_HCA=%s: no such device", want.c_str());
+    return errorf(Code::kSystemError, "verbs: no ACTIVE RDMA port (%s)", seen.c_str());
+  }
+  Status st = chooseGid(ibv, &o);
+  if (!st.isOk()) {
+    ibv.closeDevice(o.ctx);
+    return st;
+  }
+  return o;
+}
+
+}  // namespace torc::transport::verbs
+
+namespace torc::transport {
+
+std::vector<VerbsDeviceInfo> probeVerbsDevices(std::string* why) {
+  std::vector<VerbsDeviceInfo> out;
+  std::string reason;
+  auto loaded = verbs::loadIbvSymbols();
+  if (!loaded.isOk()) {
+    if (why) *why = loaded.status().message();
+    return out;
+  }
+  const verbs::IbvSymbols& ibv = *loaded.value();
+  int n = 0;
+  ibv_device** list = ibv.getDeviceList(&n);
+  if (list == nullptr || n == 0) {
+    if (list != nullptr) ibv.freeDeviceList(list);
+    if (why) *why = "no RDMA device found";
+    return out;
+  }
+  for (int i = 0; i < n; ++i) {
+    const std::string name = ibv.getDeviceName(list[i]);
+    ibv_context* ctx = ibv.openDevice(list[i]);
+    if (ctx == nullptr) {
+      reason += (reason.empty() ? "" : ", ") + name + " cannot be opened: " + strerror(errno);
+      continue;
+    }
+    ibv_device_attr da{};
+    if (ibv.queryDevice(ctx, &da) == 0) {
+      for (uint8_t p = 1; p <= da.phys_port_cnt; ++p) {
+        ibv_port_attr pa{};
+        if (ibv.queryPort(ctx, p, &pa) != 0) continue;
+        VerbsDeviceInfo d;
+        d.device = name;
+        d.port = p;
+        d.active = pa.state == IBV_PORT_ACTIVE;
+        d.state = verbs::portStateName(pa.state);
+        d.linkLayer = verbs::linkLayerName(pa.link_layer);
+        reason += (reason.empty() ? "" : ", ") + name + " port " + std::to_string(p) + " " + d.state;
+        out.push_back(d);
+      }
+    }
+    ibv.closeDevice(ctx);
+  }
+  ibv.freeDeviceList(list);
+  const bool active = std::any_of(out.begin(), out.end(), [](const VerbsDeviceInfo& d) { return d.active; });
+  if (why) *why = active ? std::string() : "no ACTIVE RDMA port (" + reason + ")";
+  return out;
+}
+
+}  // namespace torc::transport
