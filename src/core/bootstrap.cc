@@ -17,6 +17,7 @@ namespace {
 
 constexpr uint32_t kIdMagic = 0x544f5243;     // "TORC"
 constexpr uint32_t kHelloMagic = 0x746f7263;  // "torc"
+constexpr uint32_t kBarrierMagic = 0x62617272;  // "barr"
 constexpr uint32_t kMaxBlob = 1 << 20;
 constexpr int kMaxRanks = 1 << 16;
 
@@ -89,6 +90,7 @@ class Root {
       if (!st.isOk()) TORC_WARN("bootstrap root: sending the table to rank %zu: %s", r, st.toString().c_str());
     }
     TORC_INFO(kLogBootstrap, "bootstrap root: %d ranks met", nranks_);
+    barrier();
   }
 
  private:
@@ -138,6 +140,37 @@ class Root {
     a.present = true;
     TORC_TRACE(kLogBootstrap, "bootstrap root: rank %d arrived from %s", h.rank, who.c_str());
     return true;
+  }
+
+  // After the table, each rank either asks for the barrier or closes its connection (it wants
+  // none). When every rank has asked, all are released; once one has closed instead (its init
+  // failed) or not asked in time, those that ask are told which at once.
+  void barrier() {
+    Deadline d = Deadline::after(timeoutSec_);
+    Deadline reply = Deadline::after(timeoutSec_ + 10.0);
+    std::vector<size_t> asked;
+    std::string missing;
+    for (size_t r = 0; r < arrivals_.size(); ++r) {
+      uint32_t magic = 0;
+      Status st = arrivals_[r].sock.recvAll(&magic, sizeof(magic), d);
+      if (st.isOk() && magic == kBarrierMagic) {
+        asked.push_back(r);
+        if (!missing.empty()) (void)sendReply(arrivals_[r].sock, 1, missing, reply);
+      } else if (missing.empty()) {
+        missing = "rank " + std::to_string(r) +
+                  (st.code() == Code::kTimeout ? " did not reach the barrier after connecting within " +
+                                                     std::to_string(static_cast<int>(timeoutSec_)) + " s (TORC_TIMEOUT)"
+                                               : " left before the barrier after connecting (its init failed?)");
+        for (size_t a : asked) (void)sendReply(arrivals_[a].sock, 1, missing, reply);
+      }
+    }
+    if (asked.empty()) return;  // nobody wanted one
+    if (!missing.empty()) {
+      TORC_WARN("bootstrap root: %s", missing.c_str());
+      return;
+    }
+    for (size_t r : asked) (void)sendReply(arrivals_[r].sock, 0, std::string(), reply);
+    TORC_TRACE(kLogBootstrap, "bootstrap root: barrier of %zu ranks passed", asked.size());
   }
 
   void fail(int arrived) {
@@ -265,7 +298,7 @@ Result<SockAddr> startRoot(const SockAddr& bind, SockAddr advertise, const Secre
 }
 
 Result<std::vector<Blob>> rendezvous(const RootInfo& root, int rank, int nranks, const Blob& mine,
-                                     double timeoutSec) {
+                                     double timeoutSec, Socket* link) {
   // A little longer than the root's own deadline, so that its "ranks X did not arrive" reply
   // normally reaches us before we give up ourselves.
   Deadline d = Deadline::after(timeoutSec + 3.0);
@@ -308,7 +341,27 @@ Result<std::vector<Blob>> rendezvous(const RootInfo& root, int rank, int nranks,
   }
   if (out.size() != static_cast<size_t>(nranks))
     return errorf(Code::kInternalError, "bootstrap: table has %zu entries, expected %d", out.size(), nranks);
+  if (link != nullptr) *link = std::move(s);
   return out;
+}
+
+Status bootstrapBarrier(const Socket& link, int rank, double timeoutSec) {
+  Deadline d = Deadline::after(timeoutSec + 3.0);  // the root's own deadline, and its reply
+  TORC_RETURN_IF_ERROR(link.sendAll(&kBarrierMagic, sizeof(kBarrierMagic), d).withContext("bootstrap barrier"));
+  uint32_t hdr[2];
+  Status st = link.recvAll(hdr, sizeof(hdr), d);
+  if (!st.isOk()) {
+    if (st.code() == Code::kTimeout)
+      return errorf(Code::kTimeout, "bootstrap barrier: rank %d: not every rank came within %.0f s (TORC_TIMEOUT)",
+                    rank, timeoutSec);
+    return st.withContext("bootstrap barrier: waiting for the root");
+  }
+  if (hdr[1] > 4096) return errorf(Code::kRemoteError, "bootstrap barrier: the root sent a %u-byte reply", hdr[1]);
+  std::string why(hdr[1], '\0');
+  TORC_RETURN_IF_ERROR(link.recvAll(why.data(), why.size(), d).withContext("bootstrap barrier"));
+  if (hdr[0] != 0) return Status(why.find("did not reach") != std::string::npos ? Code::kTimeout : Code::kRemoteError,
+                                 "bootstrap barrier: " + why);
+  return Status::ok();
 }
 
 }  // namespace torc::core

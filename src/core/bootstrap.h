@@ -4,9 +4,14 @@
 // The root (a background thread in the process that made the id, or in rank 0 for launcher
 // starts) listens; every rank, the root's own included, connects, proves the 128-bit secret and
 // sends its rank and a blob. When all nranks have arrived the root sends everyone the table of
-// blobs and exits. A connection without the secret (or with a bad rank) is dropped and logged,
-// and the rendezvous goes on. If ranks are missing when the deadline passes, the root tells the
-// ranks that did arrive which ones did not.
+// blobs. A connection without the secret (or with a bad rank) is dropped and logged, and the
+// rendezvous goes on. If ranks are missing when the deadline passes, the root tells the ranks
+// that did arrive which ones did not.
+//
+// Then the root offers one barrier: each rank either keeps its connection and calls
+// bootstrapBarrier, or closes it (rendezvous without a link). The root exits once every rank has
+// done one or the other, releasing the barrier if all asked for it. (The verbs transport needs
+// it: every rank connects its queue pairs, and nothing may be written to them before all have.)
 #pragma once
 
 #include <array>
@@ -44,7 +49,12 @@ Result<SockAddr> startRoot(const SockAddr& bind, SockAddr advertise, const Secre
                            bool fromFirstArrival);
 
 // One rank's side: connect to the root, present the secret, send our blob, receive everyone's.
+// With a link, the connection stays open in it for bootstrapBarrier; else it is closed.
 Result<std::vector<Blob>> rendezvous(const RootInfo& root, int rank, int nranks, const Blob& mine,
-                                     double timeoutSec);
+                                     double timeoutSec, Socket* link = nullptr);
+
+// Returns once every rank has called it on the link rendezvous left open. Fails, naming the
+// rank, if one closed its connection instead (its init failed) or did not come within timeoutSec.
+Status bootstrapBarrier(const Socket& link, int rank, double timeoutSec);
 
 }  // namespace torc::core

@@ -158,7 +158,10 @@ Status Comm::init(const RootInfo& root) {
   const std::vector<uint8_t> topoBytes = me.topo.serialize();
   putBytes(&blob, topoBytes.data(), topoBytes.size());
 
-  TORC_ASSIGN_OR_RETURN(std::vector<Blob> table, rendezvous(root, rank_, nranks_, blob, timeoutSec_));
+  const bool eager = transport_->wantsEagerConnect();
+  Socket link;  // to the root, kept for the barrier after connecting eagerly
+  TORC_ASSIGN_OR_RETURN(std::vector<Blob> table,
+                        rendezvous(root, rank_, nranks_, blob, timeoutSec_, eager ? &link : nullptr));
   peers_.resize(static_cast<size_t>(nranks_));
   for (size_t r = 0; r < table.size(); ++r) {
     Reader rd(table[r]);
@@ -186,8 +189,13 @@ Status Comm::init(const RootInfo& root) {
   sendSeq_.assign(static_cast<size_t>(nranks_), 0);
   recvSeq_.assign(static_cast<size_t>(nranks_), 0);
   executor_ = std::make_unique<algos::Executor>();
-  for (int q = 0; q < nranks_ && transport_->wantsEagerConnect(); ++q)
-    if (q != rank_) TORC_RETURN_IF_ERROR(connectPeer(q));
+  if (eager) {
+    for (int q = 0; q < nranks_; ++q)
+      if (q != rank_) TORC_RETURN_IF_ERROR(connectPeer(q));
+    // Nothing is posted before every rank has connected all its peers: a write reaching a queue
+    // pair that is not yet ready is dropped, and costs the writer a retransmission timeout.
+    TORC_RETURN_IF_ERROR(bootstrapBarrier(link, rank_, timeoutSec_));
+  }
 
   // Persistent, pre-faulted scratch: nothing is mapped or faulted on the hot path.
   scratchBytes_ = chunkBytes_ * static_cast<size_t>(scratchSlots_);

@@ -118,9 +118,10 @@ class Transport {
   virtual void cancel(Request* req) = 0;
   // Non-empty once the transport has seen the peer fail (disconnect, reset).
   virtual std::string peerFailure(int peer) const = 0;
-  // True if every peer must be connected at init, while all ranks are there (verbs: a write to
-  // a queue pair its owner has not connected yet is lost, and the writer gives up after its
-  // retries); otherwise peers are connected when first needed.
+  // True if every peer must be connected at init, while all ranks are there, and nothing posted
+  // until every rank has (the communicator passes a barrier through the bootstrap after
+  // connecting; verbs: a write to a queue pair its owner has not connected yet is lost, and costs
+  // the writer a retransmission timeout); otherwise peers are connected when first needed.
   virtual bool wantsEagerConnect() const { return false; }
 };
 

@@ -48,4 +48,19 @@ uint64_t SlotTracker::announce() {
   return announced_;
 }
 
+bool SilenceWatch::due(bool awaiting, int64_t now) {
+  if (!awaiting) {
+    awaiting_ = false;
+    return false;
+  }
+  if (!awaiting_) {
+    awaiting_ = true;
+    mark_ = now;
+    return false;
+  }
+  if (now - mark_ < quiet_) return false;
+  mark_ = now;
+  return true;
+}
+
 }  // namespace torc::transport::verbs

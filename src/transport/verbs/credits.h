@@ -30,7 +30,8 @@ class CreditWindow {
   /// Takes a credit for the next fragment and returns its sequence number. Requires !blocked().
   uint64_t consume();
   /// Applies the receiver's cumulative count of freed slots. Smaller or repeated counts change
-  /// nothing; a count beyond the fragments sent breaks the protocol and returns false.
+  /// nothing; a count beyond the fragments sent changes nothing and returns false (the transport
+  /// takes it for a torn read of a word the NIC was writing, and reads again).
   bool update(uint64_t freedTotal);
   uint64_t sent() const { return sent_; }
   uint64_t freed() const { return freed_; }
@@ -76,6 +77,26 @@ class SlotTracker {
   uint64_t freedPrefix_ = 0;
   uint64_t announced_ = 0;
   std::vector<uint8_t> released_;  // by slot: released, but behind an unreleased one
+};
+
+/// When to probe a peer that has gone quiet. Errors come only from this rank's own work, so a
+/// rank that merely waits for a peer (a receive, or credits for a queued send) would never learn
+/// that the peer died. While something is awaited and nothing has come from the peer for `quiet`,
+/// the transport writes its cumulative credit count to the peer again (idempotent): to a dead
+/// peer that write exhausts its retries and fails the peer. Times are any monotonic count (ns).
+class SilenceWatch {
+ public:
+  explicit SilenceWatch(int64_t quiet) : quiet_(quiet) {}
+  /// Something came from the peer (a fragment, credits, the acknowledgement of a write).
+  void heard(int64_t now) { mark_ = now; }
+  /// Whether to probe now. A wait starts the clock afresh (nobody is suspect for the time nothing
+  /// was awaited from them), and a probe restarts it, so probes repeat every `quiet` of silence.
+  bool due(bool awaiting, int64_t now);
+
+ private:
+  int64_t quiet_;
+  int64_t mark_ = 0;  // when silence started counting
+  bool awaiting_ = false;
 };
 
 }  // namespace torc::transport::verbs

@@ -12,8 +12,18 @@ RegCache::RegCache(RegisterFn reg, DeregisterFn dereg, Limits limits, size_t pag
       pageMask_(~(static_cast<uintptr_t>(pageSize) - 1)) {}
 
 RegCache::~RegCache() {
-  for (auto& kv : active_) deregister_(kv.second->e.handle);
-  for (auto& n : retired_) deregister_(n->e.handle);
+  for (auto& kv : active_) destroy(kv.second.get());
+  for (auto& n : retired_) destroy(n.get());
+}
+
+void RegCache::shutdown() {
+  std::lock_guard<std::mutex> lock(mu_);
+  shutDown_ = true;
+  while (!active_.empty()) drop(active_.begin());
+  for (auto& n : retired_) {
+    destroy(n.get());
+    n->e.handle = nullptr;
+  }
 }
 
 Result<const RegCache::Entry*> RegCache::acquire(const void* p, size_t n) {
@@ -25,6 +35,7 @@ Result<const RegCache::Entry*> RegCache::acquire(const void* p, size_t n) {
   const uintptr_t b = (hi + page - 1) & pageMask_;
 
   std::lock_guard<std::mutex> lock(mu_);
+  if (shutDown_) return errorf(Code::kInvalidUsage, "the registration cache was shut down (its transport is gone)");
   // The only findable entry that can cover [a, b) is the last one starting at or before a.
   auto it = active_.upper_bound(a);
   if (it != active_.begin()) {
@@ -124,6 +135,8 @@ void RegCache::drop(Map::iterator it) {
 }
 
 void RegCache::destroy(Node* n) {
+  if (!n->registered) return;
+  n->registered = false;
   deregister_(n->e.handle);
   stats_.bytes -= n->e.length;
   --stats_.entries;

@@ -14,6 +14,11 @@
 // still find the old registration (the old pages). Whoever knows memory is going away calls
 // invalidate(range) first.
 //
+// shutdown() deregisters everything at once, entries in use too, for an owner that must tear
+// down what the registrations depend on (the protection domain) while users still hold entries;
+// those entries stay valid (handle nullptr) until released, and releasing them deregisters
+// nothing.
+//
 // Thread-safe. Entry pointers stay valid until their release.
 #pragma once
 
@@ -54,7 +59,7 @@ class RegCache {
   };
 
   RegCache(RegisterFn reg, DeregisterFn dereg, Limits limits, size_t pageSize = 4096);
-  /// Deregisters everything, entries in use too (their users must be gone).
+  /// Deregisters everything still registered, entries in use too (their users must be gone).
   ~RegCache();
   RegCache(const RegCache&) = delete;
   RegCache& operator=(const RegCache&) = delete;
@@ -64,6 +69,9 @@ class RegCache {
   void release(const Entry* e);
   /// The memory in [p, p + n) is going away: no later acquire finds a registration overlapping it.
   void invalidate(const void* p, size_t n);
+  /// Deregisters every registration now (entries in use: handle set to nullptr) and refuses new
+  /// ones (acquire fails with kInvalidUsage). Releases of entries still in use are then allowed.
+  void shutdown();
   Stats stats() const;
 
  private:
@@ -71,6 +79,7 @@ class RegCache {
     Entry e;
     uint32_t refs = 0;
     bool retired = false;  // superseded or invalidated while in use: no longer findable
+    bool registered = true;  // false once deregistered (shutdown, while in use)
     std::list<Node*>::iterator lru;
   };
   using Map = std::map<uintptr_t, std::unique_ptr<Node>>;
@@ -85,6 +94,7 @@ class RegCache {
   Limits limits_;
   uintptr_t pageMask_;
   mutable std::mutex mu_;
+  bool shutDown_ = false;
   Map active_;  // findable, disjoint, by start
   std::vector<std::unique_ptr<Node>> retired_;
   std::list<Node*> lru_;  // unused findable nodes, least recently used first

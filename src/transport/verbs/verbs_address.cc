@@ -5,9 +5,9 @@
 namespace torc::transport::verbs {
 namespace {
 
-constexpr uint32_t kMagic = 0x31425654;  // "TVB1"
-constexpr size_t kFixedBytes = 4 + 2 + 1 + 1 + 1 + 16 + 4 + 4 + 4 + 4;
-constexpr size_t kPeerBytes = 4 + 8 + 8;
+constexpr uint32_t kMagic = 0x32425654;  // "TVB2": per-peer addresses computed from the region base
+constexpr size_t kFixedBytes = 4 + 2 + 1 + 1 + 1 + 16 + 4 + 4 + 4 + 8 + 4;
+constexpr size_t kPeerBytes = 4;
 
 template <typename T>
 void put(std::vector<uint8_t>* b, T v) {
@@ -24,9 +24,11 @@ T get(const uint8_t** p) {
 
 }  // namespace
 
+size_t encodedAddressBytes(size_t nranks) { return kFixedBytes + nranks * kPeerBytes; }
+
 std::vector<uint8_t> encodeAddress(const VerbsAddress& a) {
   std::vector<uint8_t> b;
-  b.reserve(kFixedBytes + a.peers.size() * kPeerBytes);
+  b.reserve(encodedAddressBytes(a.qpns.size()));
   put<uint32_t>(&b, kMagic);
   put<uint16_t>(&b, a.lid);
   put<uint8_t>(&b, a.port);
@@ -36,12 +38,9 @@ std::vector<uint8_t> encodeAddress(const VerbsAddress& a) {
   put<uint32_t>(&b, a.slots);
   put<uint32_t>(&b, a.slotBytes);
   put<uint32_t>(&b, a.rkey);
-  put<uint32_t>(&b, static_cast<uint32_t>(a.peers.size()));
-  for (const VerbsPeerEntry& e : a.peers) {
-    put<uint32_t>(&b, e.qpn);
-    put<uint64_t>(&b, e.ringAddr);
-    put<uint64_t>(&b, e.creditAddr);
-  }
+  put<uint64_t>(&b, a.regionBase);
+  put<uint32_t>(&b, static_cast<uint32_t>(a.qpns.size()));
+  for (uint32_t qpn : a.qpns) put<uint32_t>(&b, qpn);
   return b;
 }
 
@@ -50,7 +49,8 @@ Result<VerbsAddress> decodeAddress(const std::vector<uint8_t>& bytes) {
     return errorf(Code::kInternalError, "verbs address of %zu bytes is too short", bytes.size());
   const uint8_t* p = bytes.data();
   if (get<uint32_t>(&p) != kMagic)
-    return errorf(Code::kInternalError, "not a verbs address (does every rank use the same transport and torc?)");
+    return errorf(Code::kInternalError, "not a verbs address of this version (does every rank use the same "
+                                        "transport and torc?)");
   VerbsAddress a;
   a.lid = get<uint16_t>(&p);
   a.port = get<uint8_t>(&p);
@@ -61,15 +61,12 @@ Result<VerbsAddress> decodeAddress(const std::vector<uint8_t>& bytes) {
   a.slots = get<uint32_t>(&p);
   a.slotBytes = get<uint32_t>(&p);
   a.rkey = get<uint32_t>(&p);
+  a.regionBase = get<uint64_t>(&p);
   const uint32_t n = get<uint32_t>(&p);
-  if (bytes.size() != kFixedBytes + size_t{n} * kPeerBytes)
+  if (bytes.size() != encodedAddressBytes(n))
     return errorf(Code::kInternalError, "verbs address of %zu bytes does not hold %u peers", bytes.size(), n);
-  a.peers.resize(n);
-  for (VerbsPeerEntry& e : a.peers) {
-    e.qpn = get<uint32_t>(&p);
-    e.ringAddr = get<uint64_t>(&p);
-    e.creditAddr = get<uint64_t>(&p);
-  }
+  a.qpns.resize(n);
+  for (uint32_t& qpn : a.qpns) qpn = get<uint32_t>(&p);
   return a;
 }
 

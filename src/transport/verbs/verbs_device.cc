@@ -18,8 +18,6 @@ TORC_PARAM(IbGidIndex, int64_t, "IB_GID_INDEX", -1,
 namespace torc::transport::verbs {
 namespace {
 
-const char* linkLayerName(uint8_t ll) { return ll == IBV_LINK_LAYER_ETHERNET ? "Ethernet" : "InfiniBand"; }
-
 bool isZero(const ibv_gid& g) {
   return std::all_of(g.raw, g.raw + 16, [](uint8_t b) { return b == 0; });
 }
@@ -81,6 +79,30 @@ const char* portStateName(int state) {
   }
 }
 
+const char* linkLayerName(uint8_t linkLayer) {
+  switch (linkLayer) {
+    case IBV_LINK_LAYER_INFINIBAND: return "InfiniBand";
+    case IBV_LINK_LAYER_ETHERNET: return "Ethernet";
+    default: return "unspecified";
+  }
+}
+
+const char* transportTypeProblem(int transportType) {
+  switch (transportType) {
+    case IBV_TRANSPORT_IB: return nullptr;
+    case IBV_TRANSPORT_IWARP: return "an iWARP device (no RDMA write with immediate on RC as set up here)";
+    case IBV_TRANSPORT_USNIC:
+    case IBV_TRANSPORT_USNIC_UDP: return "a usNIC device (no RC queue pairs)";
+    case IBV_TRANSPORT_UNSPECIFIED: return "a device of unspecified transport (EFA or the like: no RC queue pairs)";
+    default: return "a device of unknown transport";
+  }
+}
+
+const char* linkLayerProblem(uint8_t linkLayer) {
+  if (linkLayer == IBV_LINK_LAYER_INFINIBAND || linkLayer == IBV_LINK_LAYER_ETHERNET) return nullptr;
+  return "its link layer is unspecified (neither InfiniBand nor RoCE)";
+}
+
 Result<OpenPort> openActivePort(const IbvSymbols& ibv) {
   const std::string want = torcParamIbHca();
   int n = 0;
@@ -90,13 +112,18 @@ Result<OpenPort> openActivePort(const IbvSymbols& ibv) {
     return errorf(Code::kSystemError, "verbs: no RDMA device found");
   }
   std::string seen;
+  auto note = [&seen](const std::string& s) { seen += (seen.empty() ? "" : ", ") + s; };
   OpenPort o;
   for (int i = 0; i < n && o.ctx == nullptr; ++i) {
     const std::string name = ibv.getDeviceName(list[i]);
     if (!want.empty() && name != want) continue;
+    if (const char* why = transportTypeProblem(list[i]->transport_type)) {
+      note(name + " is " + why);
+      continue;
+    }
     ibv_context* ctx = ibv.openDevice(list[i]);
     if (ctx == nullptr) {
-      seen += (seen.empty() ? "" : ", ") + name + " cannot be opened: " + strerror(errno);
+      note(name + " cannot be opened: " + strerror(errno));
       continue;
     }
     ibv_device_attr da{};
@@ -104,8 +131,15 @@ Result<OpenPort> openActivePort(const IbvSymbols& ibv) {
       for (uint8_t p = 1; p <= da.phys_port_cnt && o.ctx == nullptr; ++p) {
         ibv_port_attr pa{};
         if (ibv.queryPort(ctx, p, &pa) != 0) continue;
-        seen += (seen.empty() ? "" : ", ") + name + " port " + std::to_string(p) + " " + portStateName(pa.state);
-        if (pa.state != IBV_PORT_ACTIVE) continue;
+        const std::string where = name + " port " + std::to_string(p);
+        if (pa.state != IBV_PORT_ACTIVE) {
+          note(where + " " + portStateName(pa.state));
+          continue;
+        }
+        if (const char* why = linkLayerProblem(pa.link_layer)) {
+          note(where + " ACTIVE, but " + why);
+          continue;
+        }
         o.ctx = ctx;
         o.device = name;
         o.port = p;
@@ -119,7 +153,7 @@ Result<OpenPort> openActivePort(const IbvSymbols& ibv) {
   if (o.ctx == nullptr) {
     if (!want.empty() && seen.empty())
       return errorf(Code::kSystemError, "verbs: TORC_IB_HCA=%s: no such device", want.c_str());
-    return errorf(Code::kSystemError, "verbs: no ACTIVE RDMA port (%s)", seen.c_str());
+    return errorf(Code::kSystemError, "verbs: no usable ACTIVE RDMA port (%s)", seen.c_str());
   }
   Status st = chooseGid(ibv, &o);
   if (!st.isOk()) {
@@ -136,6 +170,7 @@ namespace torc::transport {
 std::vector<VerbsDeviceInfo> probeVerbsDevices(std::string* why) {
   std::vector<VerbsDeviceInfo> out;
   std::string reason;
+  auto note = [&reason](const std::string& s) { reason += (reason.empty() ? "" : ", ") + s; };
   auto loaded = verbs::loadIbvSymbols();
   if (!loaded.isOk()) {
     if (why) *why = loaded.status().message();
@@ -151,9 +186,10 @@ std::vector<VerbsDeviceInfo> probeVerbsDevices(std::string* why) {
   }
   for (int i = 0; i < n; ++i) {
     const std::string name = ibv.getDeviceName(list[i]);
+    const char* deviceProblem = verbs::transportTypeProblem(list[i]->transport_type);
     ibv_context* ctx = ibv.openDevice(list[i]);
     if (ctx == nullptr) {
-      reason += (reason.empty() ? "" : ", ") + name + " cannot be opened: " + strerror(errno);
+      note(name + " cannot be opened: " + strerror(errno));
       continue;
     }
     ibv_device_attr da{};
@@ -167,15 +203,20 @@ std::vector<VerbsDeviceInfo> probeVerbsDevices(std::string* why) {
         d.active = pa.state == IBV_PORT_ACTIVE;
         d.state = verbs::portStateName(pa.state);
         d.linkLayer = verbs::linkLayerName(pa.link_layer);
-        reason += (reason.empty() ? "" : ", ") + name + " port " + std::to_string(p) + " " + d.state;
+        if (d.active) {
+          const char* problem = deviceProblem ? deviceProblem : verbs::linkLayerProblem(pa.link_layer);
+          if (problem != nullptr) d.problem = deviceProblem ? std::string("it is ") + problem : problem;
+          d.usable = problem == nullptr;
+        }
+        note(name + " port " + std::to_string(p) + " " + d.state + (d.problem.empty() ? "" : ", but " + d.problem));
         out.push_back(d);
       }
     }
     ibv.closeDevice(ctx);
   }
   ibv.freeDeviceList(list);
-  const bool active = std::any_of(out.begin(), out.end(), [](const VerbsDeviceInfo& d) { return d.active; });
-  if (why) *why = active ? std::string() : "no ACTIVE RDMA port (" + reason + ")";
+  const bool usable = std::any_of(out.begin(), out.end(), [](const VerbsDeviceInfo& d) { return d.usable; });
+  if (why) *why = usable ? std::string() : "no usable ACTIVE RDMA port (" + reason + ")";
   return out;
 }
 

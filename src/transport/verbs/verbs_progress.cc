@@ -13,6 +13,15 @@
 
 namespace torc::transport::verbs {
 
+namespace {
+
+int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 bool VerbsTransport::progress() {
   bool moved = false;
   ibv_wc wc[kPollBatch];
@@ -26,7 +35,8 @@ bool VerbsTransport::progress() {
     moved |= n > 0;
     if (n < kPollBatch) break;
   }
-  for (int q : connected_) moved |= service(q);
+  const int64_t now = nowNs();
+  for (int q : connected_) moved |= service(q, now);
   return moved;
 }
 
@@ -85,21 +95,37 @@ Status VerbsTransport::postRecv(int q, void* buf, size_t len, Tag tag, Request* 
   return Status::ok();
 }
 
-// Takes in the peer's credit count, posts what the credits allow and announces freed slots.
-bool VerbsTransport::service(int q) {
+// Takes in the peer's credit count, posts what the credits allow, announces freed slots, and
+// probes the peer if it has been silent while something is awaited from it.
+bool VerbsTransport::service(int q, int64_t now) {
   Peer& p = peers_[static_cast<size_t>(q)];
   if (p.failed) return false;
   bool moved = false;
   const uint64_t freed = __atomic_load_n(creditIn(q), __ATOMIC_ACQUIRE);
   if (freed != p.window.freed()) {
-    if (!p.window.update(freed)) {
-      failPeer(q, "it returned credits for fragments never sent");
+    const uint64_t before = p.window.freed();
+    if (p.window.update(freed)) {
+      p.badCreditReads = 0;
+      if (p.window.freed() > before) {
+        p.watch.heard(now);
+        moved = true;
+      }
+    } else if (++p.badCreditReads >= kBadCreditReads) {  // not torn: it stays beyond what was sent
+      failPeer(q, "it returned credits for fragments never sent (" + std::to_string(freed) + " freed, " +
+                      std::to_string(p.window.sent()) + " sent)");
       return true;
     }
-    moved = true;
+  } else {
+    p.badCreditReads = 0;
   }
   moved |= pumpSends(q);
-  if (!p.failed && !p.creditInFlight && p.rx->slots().shouldAnnounce()) {
+  if (p.failed) return true;
+  const bool awaiting = p.rx->postedReceives() > 0 || !p.sends.empty();
+  const bool probe = p.watch.due(awaiting, now);
+  if (!p.creditInFlight && (probe || p.rx->slots().shouldAnnounce())) {
+    // A probe is the same cumulative count again (or a newer one): harmless to a live peer, and
+    // to a dead one a write that fails after its retries (failPeer, peerFailure()). A credit
+    // write already in flight probes as well.
     postCredit(q);
     moved = true;
   }
@@ -178,6 +204,9 @@ void VerbsTransport::onCompletion(const ibv_wc& wc) {
     failPeer(q, std::string(ibv_->statusText(wc.status)) + " (vendor error " + std::to_string(wc.vendor_err) + ")");
     return;
   }
+  // A fragment arrived, or the peer acknowledged our write: it is alive. (One clock read per
+  // completion, on a path that copies up to a slot of data anyway.)
+  p.watch.heard(nowNs());
   switch (wrKind(wc.wr_id)) {
     case kWrData: {
       const uint32_t slot = wrSlot(wc.wr_id);

@@ -3,15 +3,17 @@
 // build; where torc was built without <infiniband/verbs.h> both functions report that.
 //
 // Protocol (eager, copy in and out of registered rings; see eager.h and credits.h):
-//  1. At construction: open the first device with an ACTIVE port (TORC_IB_HCA picks one),
-//     register one region holding, for every peer, a receive ring (N slots), a send staging
-//     ring (N slots) and two credit words; create one RC queue pair per peer and move it to
-//     INIT. address() publishes the port (LID, GID, MTU), the ring geometry and, for every peer,
-//     the QP number and where that peer is to write (its ring, its credit word).
+//  1. At construction: open the first device with a usable ACTIVE port (InfiniBand transport,
+//     so InfiniBand or RoCE; TORC_IB_HCA picks one), register one region holding, for every
+//     peer, a receive ring (N slots), a send staging ring (N slots) and two credit words, at
+//     offsets every rank computes alike (RegionLayout); create one RC queue pair per peer and
+//     move it to INIT. address() publishes the port (LID, GID, MTU, link layer), the ring
+//     geometry, the region's base and rkey, and for every peer only the QP number (4 bytes).
 //  2. connect(peer): the peer's address holds, at index [this rank], its QP for us: INIT ->
-//     RTR -> RTS against it. The communicator connects every peer at init (wantsEagerConnect),
-//     because a write to a queue pair that has not reached RTR is dropped, and the sender gives
-//     up after its retries.
+//     RTR -> RTS against it; where to write in the peer's region follows from its base and this
+//     rank. The communicator connects every peer at init (wantsEagerConnect) and then waits at
+//     a barrier through the bootstrap, because a write reaching a queue pair that has not
+//     reached RTR is dropped (and costs the writer a retransmission timeout).
 //  3. A send copies each fragment (header + data) into the staging slot of its sequence number
 //     and RDMA-writes it, with the slot index as immediate, into the same slot of the peer's
 //     ring, one credit per fragment.
@@ -20,6 +22,8 @@
 //     returned in batches by RDMA-writing the cumulative count into the sender's credit word.
 //  5. progress() polls the one completion queue, reads credit words, posts what credits allow
 //     and announces freed slots. A work completion with an error fails that peer (peerFailure).
+//     A peer that something is awaited from and that has been silent for a second gets the
+//     credit count written again (SilenceWatch): a dead peer then fails that write.
 //
 // Compiled, and its logic unit-tested, without an RDMA device; it has not been run on one.
 #pragma once
@@ -38,12 +42,15 @@ struct VerbsDeviceInfo {
   std::string device;  // "mlx5_0"
   int port = 0;
   bool active = false;    // IBV_PORT_ACTIVE
+  bool usable = false;    // active, and of a device and link layer this transport can drive
   std::string state;      // "ACTIVE", "DOWN", ...
-  std::string linkLayer;  // "InfiniBand" or "Ethernet"
+  std::string linkLayer;  // "InfiniBand", "Ethernet" or "unspecified"
+  std::string problem;    // why it is not usable although ACTIVE ("iWARP device: ..."), else empty
 };
 
 /// Lists the ports of this machine's RDMA devices (loading libibverbs if needed). When no port
-/// is ACTIVE, *why (if given) says why: the library is missing, no device, or every port's state.
+/// is usable, *why (if given) says why: the library is missing, no device, or each port's state
+/// or problem.
 std::vector<VerbsDeviceInfo> probeVerbsDevices(std::string* why);
 
 /// Creates the verbs transport for opts.rank of opts.nranks; fails with a Status (never aborts)

@@ -17,6 +17,7 @@
 #include "src/transport/verbs/eager.h"
 #include "src/transport/verbs/ibv_symbols.h"
 #include "src/transport/verbs/reg_cache.h"
+#include "src/transport/verbs/verbs_address.h"
 #include "src/transport/verbs/verbs_device.h"
 
 namespace torc::transport::verbs {
@@ -27,9 +28,22 @@ constexpr uint32_t kBatch = kSlots / 2;  // freed slots announced together
 constexpr uint32_t kSpillAt = kSlots / 2;
 constexpr size_t kRingBytes = size_t{kSlots} * kSlotBytes;
 constexpr int kPollBatch = 32;
-// 4.096 us * 2^20 = 4.3 s per try, 7 retries: ranks reach RTR within that of each other at init.
-constexpr uint8_t kQpTimeout = 20;
+// What peers may do to registered memory, and the same on the queue pairs that carry it: the
+// rkeys registerMemory hands out allow remote reads, so the queue pairs serve them too.
 constexpr int kRegAccess = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
+constexpr int kQpAccess = kRegAccess;
+// A peer something is awaited from, silent this long, is probed (see SilenceWatch).
+constexpr int64_t kProbeQuietNs = 1000000000;
+// The credit word is written by the NIC while the CPU may read it: a read of more slots freed
+// than fragments sent is taken as torn and read again. One write is in flight at a time; if it
+// raises the count from `old` by d, a read mixing the bytes of both is either at most the new
+// count (harmless: the window keeps the largest, and the receiver did free that many) or, where
+// a carry crossed a byte, above it by at least 256 - d, while the sender has at most kSlots - d
+// fragments beyond it (at most kSlots beyond `old`, the most it can have seen): with fewer than
+// 256 slots such a read is always beyond what was sent. Only a count that stays too large this
+// many reads in a row is the peer's fault.
+static_assert(kSlots < 256, "torn credit reads must be told apart from valid counts");
+constexpr uint32_t kBadCreditReads = 1000;
 
 enum WrKind : uint64_t { kWrData = 1, kWrCredit = 2, kWrRecv = 3 };
 inline uint64_t wrId(WrKind k, int peer, uint32_t slot) {
@@ -57,6 +71,8 @@ struct Peer {
   uint64_t remoteRing = 0;    // the peer's ring for our fragments
   uint64_t remoteCredit = 0;  // the peer's word for our freed-slot count
   CreditWindow window{kSlots};
+  uint32_t badCreditReads = 0;  // reads in a row of a count beyond what was sent
+  SilenceWatch watch{kProbeQuietNs};
   std::unique_ptr<MessageReceiver> rx;
   std::deque<std::unique_ptr<SendOp>> sends;
   std::vector<SendOp*> staged = std::vector<SendOp*>(kSlots, nullptr);  // by slot, while in flight
@@ -84,16 +100,19 @@ class VerbsTransport : public Transport {
 
  private:
   VerbsTransport(const TransportOptions& opts, const IbvSymbols* ibv)
-      : opts_(opts), ibv_(ibv), peers_(static_cast<size_t>(opts.nranks)) {}
+      : opts_(opts), ibv_(ibv), layout_(static_cast<uint32_t>(opts.nranks), kSlots, kSlotBytes),
+        peers_(static_cast<size_t>(opts.nranks)) {}
 
   static size_t payload() { return kSlotBytes - sizeof(FragmentHeader); }
-  // The registered region: receive rings, staging rings, credit words in, credit words out.
-  uint8_t* ring(int q) const { return region_ + static_cast<size_t>(q) * kRingBytes; }
-  uint8_t* staging(int q) const { return region_ + (static_cast<size_t>(opts_.nranks) + q) * kRingBytes; }
+  // The registered region (RegionLayout): receive rings, staging rings, credit words in and out.
+  uint8_t* ring(int q) const { return region_ + layout_.ring(static_cast<uint32_t>(q)); }
+  uint8_t* staging(int q) const { return region_ + layout_.staging(static_cast<uint32_t>(q)); }
   uint64_t* creditIn(int q) const {
-    return reinterpret_cast<uint64_t*>(region_ + 2 * static_cast<size_t>(opts_.nranks) * kRingBytes) + q;
+    return reinterpret_cast<uint64_t*>(region_ + layout_.creditIn(static_cast<uint32_t>(q)));
   }
-  uint64_t* creditOut(int q) const { return creditIn(opts_.nranks) + q; }
+  uint64_t* creditOut(int q) const {
+    return reinterpret_cast<uint64_t*>(region_ + layout_.creditOut(static_cast<uint32_t>(q)));
+  }
 
   static Status failNow(Request* req, Status s) {
     req->fail(s);
@@ -103,7 +122,7 @@ class VerbsTransport : public Transport {
   Status init();
   Status makeQueuePair(int q);
   Status postReceiveSlot(int q);
-  bool service(int q);
+  bool service(int q, int64_t now);
   bool pumpSends(int q);
   void postCredit(int q);
   void onCompletion(const ibv_wc& wc);
@@ -111,13 +130,17 @@ class VerbsTransport : public Transport {
 
   TransportOptions opts_;
   const IbvSymbols* ibv_;
+  RegionLayout layout_;
   OpenPort port_;
   ibv_pd* pd_ = nullptr;
   ibv_cq* cq_ = nullptr;
   ibv_mr* mr_ = nullptr;
   uint8_t* region_ = nullptr;
   size_t regionBytes_ = 0;
-  std::unique_ptr<RegCache> cache_;
+  // Shared with the memory regions handed out, which may outlive the transport: the destructor
+  // deregisters everything (shutdown) while the protection domain is alive, and later releases
+  // only drop bookkeeping.
+  std::shared_ptr<RegCache> cache_;
   std::vector<Peer> peers_;
   std::vector<int> connected_;
   std::vector<uint8_t> address_;

@@ -1,12 +1,14 @@
-// The verbs transport's logic without a device: credits, fragmentation and matching (a sender
-// and a MessageReceiver joined by a ring in memory), the registration cache (fake
-// registration functions) and the address encoding.
+// The verbs transport's logic without a device: credits, torn credit reads, when to probe a
+// silent peer, fragmentation and matching (a sender and a MessageReceiver joined by a ring in
+// memory), the registration cache (fake registration functions), the address encoding and the
+// region layout.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -99,6 +101,81 @@ TEST(VerbsCredits, StalledSenderIsToldAboutASingleFreeSlot) {
   EXPECT_FALSE(t.arrive(&seq));  // a ninth unfreed fragment would overrun the ring
   EXPECT_EQ(t.arrived(), 9u);
   EXPECT_FALSE(t.shouldAnnounce());  // stalled again, but nothing more is free
+}
+
+// The NIC writes the 8-byte credit word while the CPU may read it. Every read mixing the bytes
+// of the count there before (old) and the one being written (now) must be either at most now
+// (safe: the receiver freed that many) or beyond what was sent (the transport reads again). The
+// transport's numbers: 32 slots, so the sender has at most 32 fragments beyond the count it has
+// seen (at most old). (This holds up to 255 slots, and fails at 256: old 1, now 256, read 257.)
+TEST(VerbsCredits, TornCreditReadsAreHarmlessOrBeyondWhatWasSent) {
+  constexpr uint64_t kRing = 32;
+  std::vector<uint64_t> olds;
+  for (int byte = 0; byte < 8; ++byte)
+    for (uint64_t below : {uint64_t{1}, uint64_t{7}, uint64_t{32}, uint64_t{33}}) {
+      const uint64_t carry = byte == 0 ? 0 : uint64_t{1} << (8 * byte);  // a byte boundary
+      if (carry >= below) olds.push_back(carry - below);
+      olds.push_back(carry + below);
+    }
+  olds.push_back(0);
+  olds.push_back(0xfffffffffffffff0ull);
+  int torn = 0, caught = 0;
+  for (uint64_t old : olds)
+    for (uint64_t d = 1; d <= kRing && old + d > old; ++d) {
+      const uint64_t now = old + d;
+      for (uint64_t sent = now; sent <= old + kRing; ++sent) {
+        for (unsigned mask = 0; mask < 256; ++mask) {
+          uint64_t v = 0;
+          for (int b = 0; b < 8; ++b) v |= (((mask >> b) & 1) ? now : old) & (uint64_t{0xff} << (8 * b));
+          if (v == old || v == now) continue;
+          ++torn;
+          ASSERT_TRUE(v <= now || v > sent) << std::hex << "old " << old << " now " << now << " read " << v
+                                            << " sent " << sent;
+          caught += v > sent;
+        }
+      }
+    }
+  EXPECT_GT(torn, 1000);
+  EXPECT_GT(caught, 100);
+  // Which the window refuses, changing nothing.
+  CreditWindow w(4);
+  for (int i = 0; i < 4; ++i) w.consume();
+  EXPECT_FALSE(w.update(0x104));
+  EXPECT_EQ(w.freed(), 0u);
+  EXPECT_TRUE(w.update(4));
+}
+
+// ---------------------------------------------------------------- probing a silent peer
+
+TEST(VerbsSilence, ProbesOnlyWhileAwaitingAndSilentForTheQuietPeriod) {
+  SilenceWatch w(1000);
+  EXPECT_FALSE(w.due(false, 0));
+  EXPECT_FALSE(w.due(false, 5000));  // nothing awaited: never
+  EXPECT_FALSE(w.due(true, 5000));   // the wait starts the clock
+  EXPECT_FALSE(w.due(true, 5999));
+  EXPECT_TRUE(w.due(true, 6000));    // a quiet period of silence
+  EXPECT_FALSE(w.due(true, 6001));   // the probe restarts the clock
+  EXPECT_FALSE(w.due(true, 6999));
+  EXPECT_TRUE(w.due(true, 7000));    // still silent: probe again
+  w.heard(7500);
+  EXPECT_FALSE(w.due(true, 8000));
+  EXPECT_FALSE(w.due(true, 8499));
+  EXPECT_TRUE(w.due(true, 8500));
+}
+
+TEST(VerbsSilence, AWaitAfterAnIdleSpellIsNotSuspectAtOnce) {
+  SilenceWatch w(1000);
+  w.heard(100);
+  EXPECT_FALSE(w.due(true, 200));
+  EXPECT_FALSE(w.due(false, 300));    // the wait ended (the receive completed)
+  EXPECT_FALSE(w.due(true, 60000));   // long idle, then a new wait: the clock starts now
+  EXPECT_FALSE(w.due(true, 60999));
+  EXPECT_TRUE(w.due(true, 61000));
+  EXPECT_FALSE(w.due(false, 61001));  // ends
+  EXPECT_FALSE(w.due(true, 61002));
+  w.heard(61500);                    // heard during the wait
+  EXPECT_FALSE(w.due(true, 62400));
+  EXPECT_TRUE(w.due(true, 62500));
 }
 
 // ---------------------------------------------------------------- fragments and matching
@@ -691,6 +768,38 @@ TEST(VerbsRegCache, RegistrationFailuresAndTheFallbackWithoutNeighbours) {
   c.release(b.value());
 }
 
+// A memory region may outlive its transport: shutdown deregisters everything while the
+// protection domain is there, and releases after it deregister nothing again.
+TEST(VerbsRegCache, ShutdownDeregistersInUseEntriesAndLaterReleasesAreSafe) {
+  FakeNic nic;
+  auto c = std::make_shared<RegCache>(nic.reg(), nic.dereg(), RegCache::Limits{});
+  auto a = c->acquire(at(0x100000), 1);
+  auto b = c->acquire(at(0x100000), kPage + 1);  // retires a (in use)
+  auto d = c->acquire(at(0x900000), 1);
+  auto e = c->acquire(at(0xa00000), 1);
+  c->release(d.value());  // unused, findable
+  ASSERT_TRUE(a.isOk() && b.isOk() && e.isOk());
+  EXPECT_EQ(nic.live.size(), 4u);
+  c->shutdown();
+  EXPECT_TRUE(nic.live.empty());
+  EXPECT_EQ(nic.deregs, 4);
+  EXPECT_EQ(a.value()->handle, nullptr);
+  EXPECT_EQ(b.value()->handle, nullptr);
+  EXPECT_EQ(c->stats().bytes, 0u);
+  EXPECT_EQ(c->stats().entries, 0u);
+  auto late = c->acquire(at(0x100000), 1);
+  ASSERT_FALSE(late.isOk());
+  EXPECT_EQ(late.status().code(), Code::kInvalidUsage);
+  c->shutdown();  // twice: nothing more
+  c->release(a.value());
+  c->release(b.value());
+  std::weak_ptr<RegCache> gone = c;
+  c->release(e.value());
+  c.reset();  // the destructor deregisters nothing again
+  EXPECT_TRUE(gone.expired());
+  EXPECT_EQ(nic.deregs, 4);
+}
+
 TEST(VerbsRegCache, DestructorDeregistersEverything) {
   FakeNic nic;
   {
@@ -717,10 +826,10 @@ TEST(VerbsAddress, RoundTripsAndRejectsGarbage) {
   a.slots = 32;
   a.slotBytes = 8192;
   a.rkey = 0xdeadbeef;
-  a.peers.resize(3);
-  a.peers[1] = VerbsPeerEntry{0xabcdef, 0x7f0012345678ull, 0x7f00aaaabbbbull};
-  a.peers[2] = VerbsPeerEntry{7, 1, 2};
+  a.regionBase = 0x7f0012345000ull;
+  a.qpns = {0, 0xabcdef, 7};
   const std::vector<uint8_t> bytes = encodeAddress(a);
+  EXPECT_EQ(bytes.size(), encodedAddressBytes(3));
   auto d = decodeAddress(bytes);
   ASSERT_TRUE(d.isOk()) << d.status().toString();
   EXPECT_EQ(d->lid, a.lid);
@@ -731,20 +840,62 @@ TEST(VerbsAddress, RoundTripsAndRejectsGarbage) {
   EXPECT_EQ(d->slots, 32u);
   EXPECT_EQ(d->slotBytes, 8192u);
   EXPECT_EQ(d->rkey, 0xdeadbeefu);
-  ASSERT_EQ(d->peers.size(), 3u);
-  EXPECT_EQ(d->peers[0].qpn, 0u);
-  EXPECT_EQ(d->peers[1].qpn, 0xabcdefu);
-  EXPECT_EQ(d->peers[1].ringAddr, 0x7f0012345678ull);
-  EXPECT_EQ(d->peers[1].creditAddr, 0x7f00aaaabbbbull);
-  EXPECT_EQ(d->peers[2].creditAddr, 2u);
+  EXPECT_EQ(d->regionBase, 0x7f0012345000ull);
+  EXPECT_EQ(d->qpns, a.qpns);
 
-  std::vector<uint8_t> shorter(bytes.begin(), bytes.end() - 1);
-  EXPECT_FALSE(decodeAddress(shorter).isOk());
-  EXPECT_FALSE(decodeAddress({1, 2, 3}).isOk());
+  // Every truncation (and one byte too many) is rejected.
+  for (size_t n = 0; n < bytes.size(); ++n)
+    EXPECT_FALSE(decodeAddress(std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<long>(n))).isOk())
+        << n << " bytes";
+  std::vector<uint8_t> longer = bytes;
+  longer.push_back(0);
+  EXPECT_FALSE(decodeAddress(longer).isOk());
   std::vector<uint8_t> ucxLike(bytes.size(), 0);
   auto bad = decodeAddress(ucxLike);
   ASSERT_FALSE(bad.isOk());
   EXPECT_NE(bad.status().message().find("not a verbs address"), std::string::npos);
+}
+
+// The address holds 4 bytes per peer (its queue pair), not where each peer is to write: the
+// bootstrap table of n ranks is about 4 n^2 bytes.
+TEST(VerbsAddress, GrowsByTheQueuePairNumberAlonePerPeer) {
+  const size_t fixed = encodedAddressBytes(0);
+  EXPECT_LE(fixed, 64u);
+  for (size_t n : {size_t{1}, size_t{2}, size_t{64}, size_t{1024}}) {
+    VerbsAddress a;
+    a.qpns.assign(n, 0x123456);
+    EXPECT_EQ(encodeAddress(a).size(), fixed + 4 * n) << n;
+    EXPECT_EQ(encodedAddressBytes(n), fixed + 4 * n);
+  }
+}
+
+// Each rank lays out its region alike, so a peer finds its ring and credit word in our region
+// from the base alone; the parts never overlap and fit in the registered bytes.
+TEST(VerbsAddress, RegionLayoutIsDisjointAndTheSameOnEveryRank) {
+  for (uint32_t n : {1u, 2u, 5u}) {
+    const RegionLayout l(n, 32, 8192);
+    EXPECT_EQ(l.ringBytes(), 32u * 8192u);
+    std::vector<std::pair<uint64_t, uint64_t>> parts;  // [begin, end)
+    for (uint32_t q = 0; q < n; ++q) {
+      parts.emplace_back(l.ring(q), l.ring(q) + l.ringBytes());
+      parts.emplace_back(l.staging(q), l.staging(q) + l.ringBytes());
+      parts.emplace_back(l.creditIn(q), l.creditIn(q) + 8);
+      parts.emplace_back(l.creditOut(q), l.creditOut(q) + 8);
+      EXPECT_EQ(l.creditIn(q) % 8, 0u);  // the NIC writes it whole, the CPU loads it atomically
+      EXPECT_EQ(l.creditOut(q) % 8, 0u);
+    }
+    std::sort(parts.begin(), parts.end());
+    for (size_t i = 1; i < parts.size(); ++i) EXPECT_LE(parts[i - 1].second, parts[i].first) << n;
+    EXPECT_LE(parts.back().second, l.bytes());
+    EXPECT_EQ(l.bytes() % 4096, 0u);
+    EXPECT_LT(l.bytes() - parts.back().second, 4096u);
+    // Rank 3's ring for rank 1's fragments, as rank 1 computes it from rank 3's base.
+    if (n == 5) {
+      const uint64_t base3 = 0x7f0000000000ull;
+      EXPECT_EQ(base3 + RegionLayout(5, 32, 8192).ring(1), base3 + 1 * 32 * 8192);
+      EXPECT_EQ(base3 + RegionLayout(5, 32, 8192).creditIn(1), base3 + 2 * 5 * 32 * 8192 + 8);
+    }
+  }
 }
 
 }  // namespace
