@@ -78,9 +78,9 @@ void DeviceStaging::release(Buffer* b) {
 
 Result<void*> DeviceStaging::ensure(Buffer* b, DeviceRuntime* rt, size_t bytes) {
   if (b->ptr != nullptr && b->owner == rt && b->bytes >= bytes) return b->ptr;
-  release(b);
   // Grow geometrically, so that a sweep of rising sizes does not pin anew each time.
-  const size_t want = std::max(bytes, size_t{1} << 20);
+  const size_t want = std::max({bytes, b->owner == rt ? 2 * b->bytes : 0, size_t{1} << 20});
+  release(b);
   TORC_ASSIGN_OR_RETURN(void* p, rt->allocPinned(want));
   *b = Buffer{p, want, rt};
   return p;
