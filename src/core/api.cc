@@ -296,7 +296,7 @@ static torcResult_t broadcast(const void* sendbuff, void* recvbuff, size_t count
     return launch(comm, request, [=] {
       return staging->run(isRoot ? sendbuff : nullptr, isRoot ? bytes : 0, recvbuff, bytes, stream,
                           [&](const void* in, void* out) {
-                            return c->run(a, isRoot ? in : sendbuff, out, static_cast<DType>(datatype), RedOp::kSum);
+                            return c->run(a, in, out, static_cast<DType>(datatype), RedOp::kSum);
                           });
     });
   });
@@ -448,6 +448,7 @@ static torcResult_t p2p(bool send, const void* buf, size_t count, torcDataType_t
     algos::CollArgs a = collArgs(send ? algos::Coll::kSend : algos::Coll::kRecv, count);
     a.peer = peer;
     Comm* c = comm->comm.get();
+    c->drainAsync();  // queued operations first: they may use the staging buffers
     return comm->staging->run(send ? buf : nullptr, send ? bytes : 0, send ? nullptr : const_cast<void*>(buf),
                               send ? 0 : bytes, stream, [&](const void* in, void* out) {
                                 return c->run(a, in, out, static_cast<DType>(datatype), RedOp::kSum);

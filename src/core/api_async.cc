@@ -24,7 +24,12 @@ void AsyncLink::detach() {
 namespace torc::api {
 
 Status launch(torcComm_t comm, torcRequest_t* request, std::function<Status()> op) {
-  if (request == nullptr) return op();
+  if (request == nullptr) {
+    // Blocking: after the queued operations, before op() touches anything (it may stage device
+    // buffers through the communicator's pinned buffers, which a queued operation may be using).
+    comm->comm->drainAsync();
+    return op();
+  }
   auto r = std::make_unique<torcRequest>();  // before the work is queued: nothing to undo after
   r->link = comm->async;
   r->op = comm->comm->submit(std::move(op));

@@ -428,9 +428,13 @@ std::shared_ptr<AsyncOp> Comm::submit(std::function<Status()> work) {
   return progress_->submit(std::move(work));
 }
 
+void Comm::drainAsync() {
+  if (progress_ && !progress_->onThread()) progress_->drain();
+}
+
 Status Comm::run(const algos::CollArgs& in, const void* input, void* output, kernels::DType dtype,
                  kernels::RedOp op) {
-  if (progress_ && !progress_->onThread()) progress_->drain();  // the order of the calls
+  drainAsync();  // the order of the calls
   if (hasFailed_.load(std::memory_order_acquire)) {
     Status broken = asyncError();
     return Status(broken.code(), "the communicator failed earlier and cannot be used: " + broken.message());

@@ -69,6 +69,8 @@ class Comm {
   // Hands work (which calls run()) to the communicator's progress thread, started on first use;
   // operations run one at a time, in submission order.
   std::shared_ptr<AsyncOp> submit(std::function<Status()> work);
+  // Waits until every operation submitted before has finished (no-op on the progress thread).
+  void drainAsync();
 
   // The error that broke the communicator (kOk while healthy).
   Status asyncError() const;

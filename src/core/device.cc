@@ -61,8 +61,8 @@ void setDeviceRuntimeForTesting(DeviceRuntime* rt) { gTestRuntime.store(rt, std:
 Status requireHostMemory(const void* p, const char* name) {
   DeviceRuntime* rt = deviceRuntime();
   if (rt == nullptr || p == nullptr) return Status::ok();
-  TORC_ASSIGN_OR_RETURN(bool dev, rt->isDevice(p));
-  if (dev) return errorf(Code::kInvalidArgument, "%s is device memory; this call takes host memory only", name);
+  TORC_ASSIGN_OR_RETURN(int dev, rt->deviceOf(p));
+  if (dev >= 0) return errorf(Code::kInvalidArgument, "%s is device memory; this call takes host memory only", name);
   return Status::ok();
 }
 
@@ -90,18 +90,33 @@ Status DeviceStaging::run(const void* input, size_t inBytes, void* output, size_
                           const std::function<Status(const void*, void*)>& op) {
   DeviceRuntime* rt = deviceRuntime();
   if (rt == nullptr) return op(input, output);
-  bool inDev = false, outDev = false;
+  int inDevice = -1, outDevice = -1;
   if (input != nullptr && inBytes > 0) {
-    TORC_ASSIGN_OR_RETURN(inDev, rt->isDevice(input));
+    TORC_ASSIGN_OR_RETURN(inDevice, rt->deviceOf(input));
   }
   if (output != nullptr && outBytes > 0) {
-    TORC_ASSIGN_OR_RETURN(outDev, rt->isDevice(output));
+    TORC_ASSIGN_OR_RETURN(outDevice, rt->deviceOf(output));
   }
+  const bool inDev = inDevice >= 0, outDev = outDevice >= 0;
   if (!inDev && !outDev) {
     // Host-readable memory (pinned or managed memory may still be written by the stream's work).
     if (stream != nullptr) TORC_RETURN_IF_ERROR(rt->syncStream(stream));
     return op(input, output);
   }
+  if (inDev && outDev && inDevice != outDevice)
+    return errorf(Code::kInvalidArgument, "the input is on device %d and the output on device %d", inDevice,
+                  outDevice);
+  // The buffers' device is current for the copies and the stream (a progress thread, or a
+  // thread that never chose one, would otherwise work on device 0); the caller's is restored.
+  TORC_ASSIGN_OR_RETURN(const int previous, rt->selectDevice(inDev ? inDevice : outDevice));
+  Status st = runStaged(rt, input, inDev, inBytes, output, outDev, outBytes, stream, op);
+  Status restored = rt->selectDevice(previous).status();
+  return st.isOk() ? restored : st;
+}
+
+Status DeviceStaging::runStaged(DeviceRuntime* rt, const void* input, bool inDev, size_t inBytes, void* output,
+                                bool outDev, size_t outBytes, void* stream,
+                                const std::function<Status(const void*, void*)>& op) {
   TORC_RETURN_IF_ERROR(rt->syncStream(stream));
 
   const void* hostIn = input;

@@ -23,11 +23,14 @@ class DeviceRuntime {
  public:
   virtual ~DeviceRuntime() = default;
   virtual const char* name() const = 0;
-  // Whether the host cannot read p directly (device memory). Host, pinned and managed memory are
-  // host-readable. An error for a pointer the runtime cannot classify.
-  virtual Result<bool> isDevice(const void* p) = 0;
+  // The device holding p when the host cannot read p directly (device memory), else -1 (host,
+  // pinned and managed memory are host-readable). An error for a pointer it cannot classify.
+  virtual Result<int> deviceOf(const void* p) = 0;
+  // Makes `device` the calling thread's current one; returns the one it replaces.
+  virtual Result<int> selectDevice(int device) = 0;
   virtual Status syncStream(void* stream) = 0;
-  // Copies on `stream` (nullptr: the default stream); the caller synchronises.
+  // Copies on `stream` (nullptr: the default stream) of the current device; the caller
+  // synchronises.
   virtual Status copyToHost(void* dst, const void* src, size_t bytes, void* stream) = 0;
   virtual Status copyToDevice(void* dst, const void* src, size_t bytes, void* stream) = 0;
   virtual Result<void*> allocPinned(size_t bytes) = 0;
@@ -68,6 +71,8 @@ class DeviceStaging {
     size_t bytes = 0;
     DeviceRuntime* owner = nullptr;
   };
+  Status runStaged(DeviceRuntime* rt, const void* input, bool inDev, size_t inBytes, void* output, bool outDev,
+                   size_t outBytes, void* stream, const std::function<Status(const void*, void*)>& op);
   Result<void*> ensure(Buffer* b, DeviceRuntime* rt, size_t bytes);
   void release(Buffer* b);
 

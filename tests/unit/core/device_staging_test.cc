@@ -21,6 +21,8 @@ namespace torc::core {
 namespace {
 
 thread_local std::string tEvents;  // this thread's runtime calls: S sync, H to host, D to device
+thread_local int tCurrentDevice = 0;  // this thread's current device
+constexpr int kDevice = 3;  // where every pretend device buffer lives
 
 class PretendRuntime final : public DeviceRuntime {
  public:
@@ -41,9 +43,14 @@ class PretendRuntime final : public DeviceRuntime {
   void write(void* dev, const void* src, size_t bytes) { copy(dev, src, bytes, dev); }
   void read(void* dst, const void* dev, size_t bytes) { copy(dst, dev, bytes, dev); }
 
-  Result<bool> isDevice(const void* p) override {
+  Result<int> deviceOf(const void* p) override {
     if (p == failPointer) return errorf(Code::kCudaError, "pretend runtime cannot classify %p", p);
-    return regionOf(p) != 0;
+    return regionOf(p) != 0 ? kDevice : -1;
+  }
+  Result<int> selectDevice(int device) override {
+    const int previous = tCurrentDevice;
+    tCurrentDevice = device;
+    return previous;
   }
   Status syncStream(void* stream) override {
     EXPECT_EQ(stream, expectedStream);
@@ -54,6 +61,7 @@ class PretendRuntime final : public DeviceRuntime {
   Status copyToHost(void* dst, const void* src, size_t bytes, void* stream) override {
     EXPECT_EQ(stream, expectedStream);
     EXPECT_NE(regionOf(src), 0u) << "copy to host from host memory";
+    EXPECT_EQ(tCurrentDevice, kDevice) << "the buffers' device is not current";
     tEvents += 'H';
     copy(dst, src, bytes, src);
     return Status::ok();
@@ -61,6 +69,7 @@ class PretendRuntime final : public DeviceRuntime {
   Status copyToDevice(void* dst, const void* src, size_t bytes, void* stream) override {
     EXPECT_EQ(stream, expectedStream);
     EXPECT_NE(regionOf(dst), 0u) << "copy to device into host memory";
+    EXPECT_EQ(tCurrentDevice, kDevice);
     tEvents += 'D';
     copy(dst, src, bytes, dst);
     return Status::ok();
@@ -166,6 +175,7 @@ TEST_F(DeviceStagingTest, AllReduceEveryPlacementAndSize) {
       if (n > 0) {
         EXPECT_EQ(tEvents, "SHSDS");
       }
+      EXPECT_EQ(tCurrentDevice, 0) << "the caller's device was not restored";
       // In place on the device.
       void* dBoth = onDevice(in);
       ASSERT_EQ(torcAllReduce(dBoth, dBoth, n, torcInt32, torcSum, c, stream), torcSuccess) << torcGetLastError(c);
@@ -241,9 +251,38 @@ TEST_F(DeviceStagingTest, RootedAndGatheringCollectives) {
   });
 }
 
-// A pointer the runtime cannot classify fails the call on that rank with the runtime's message
-// and leaves its device output untouched; the other ranks' calls then fail too (their peer never
-// joined), and the communicators are destroyed cleanly.
+// Asynchronous and blocking calls on device memory, interleaved without waiting: the blocking
+// call reads what the queued one wrote (call order), and the two never share staging buffers
+// at the same time.
+TEST_F(DeviceStagingTest, AsyncThenBlockingOnDeviceMemoryKeepsCallOrder) {
+  const size_t n = 300007;  // several MiB of staging per call
+  onEveryRank([&](int r, torcComm_t c) {
+    void* a = onDevice(pattern(r, n));
+    void* b = onDevice(std::vector<int32_t>(n, 0));
+    void* c2 = onDevice(std::vector<int32_t>(n, 0));
+    std::vector<torcRequest_t> reqs(3, nullptr);
+    ASSERT_EQ(torcAllReduceAsync(a, b, n, torcInt32, torcSum, c, &reqs[0]), torcSuccess);
+    ASSERT_EQ(torcAllReduceAsync(b, b, n, torcInt32, torcMax, c, &reqs[1]), torcSuccess);
+    ASSERT_EQ(torcAllReduceAsync(a, c2, n, torcInt32, torcMin, c, &reqs[2]), torcSuccess);
+    // Blocking, reading b: after both queued operations on it.
+    void* d = onDevice(std::vector<int32_t>(n, 0));
+    ASSERT_EQ(torcAllReduce(b, d, n, torcInt32, torcSum, c, nullptr), torcSuccess) << torcGetLastError(c);
+    for (auto& q : reqs) ASSERT_EQ(torcWait(q), torcSuccess);
+    std::vector<int32_t> sum(n, 0);
+    for (int q = 0; q < kRanks; ++q) {
+      auto v = pattern(q, n);
+      for (size_t i = 0; i < n; ++i) sum[i] += v[i];
+    }
+    std::vector<int32_t> times(n);
+    for (size_t i = 0; i < n; ++i) times[i] = sum[i] * kRanks;
+    EXPECT_EQ(readBack(b, n), sum);
+    EXPECT_EQ(readBack(d, n), times);
+    EXPECT_EQ(readBack(c2, n), pattern(0, n));
+  });
+}
+
+// A pointer the runtime cannot classify fails the call on that rank with the runtime's message,
+// before anything is sent, and leaves its device output untouched; the communicators stay usable.
 TEST_F(DeviceStagingTest, RuntimeErrorIsReportedAndOutputUntouched) {
   const size_t n = 64;
   void* bad = rt_.allocDevice(n * 4);
