@@ -1,5 +1,5 @@
 // A c10d ProcessGroup on torc, for the PyTorch Debian 12 ships (1.13). Every operation is one
-// blocking torc call on host tensors, so each Work is complete when returned and its future
+// blocking torc call on host tensors (serialised per group), so each Work is complete when returned and its future
 // already holds the output tensors (DDP's communication hooks chain on getFuture()). Calls torc
 // does not have (gather, scatter, all-to-all, receive from any source) are left to the base
 // class, which raises "ProcessGroup torc does not support <operation>".
@@ -9,6 +9,7 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,9 @@ class ProcessGroupTorc : public c10d::ProcessGroup {
   torcComm_t comm() const { return comm_; }
 
  private:
+  // torc takes a communicator from one thread at a time; c10d users may call from several (DDP's
+  // autograd thread and the main one). Held around every torc call and its error message.
+  std::mutex mu_;
   torcComm_t comm_ = nullptr;
 };
 
