@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 import torc_torch  # noqa: F401  (registers the "torc" backend)
+from worker_util import expect, finish, raises
 
 warnings.filterwarnings("ignore", category=UserWarning)  # 1.13 deprecation notices
 
@@ -23,7 +24,6 @@ DTYPES = [torch.int8, torch.uint8, torch.int32, torch.int64, torch.float16, torc
           torch.float64]
 OPS = [dist.ReduceOp.SUM, dist.ReduceOp.PRODUCT, dist.ReduceOp.MIN, dist.ReduceOp.MAX]
 
-failures = []
 
 
 def same(a, b):
@@ -35,10 +35,6 @@ def g(t):
     """A copy of t in a type gloo takes."""
     return t.to(torch.float32) if t.dtype == torch.bfloat16 else t.clone()
 
-
-def expect(cond, what):
-    if not cond:
-        failures.append(what)
 
 
 def values(rank, n, dtype, op, salt=0):
@@ -148,15 +144,6 @@ def main():
     dist.barrier(group=torc)
 
     # unsupported calls and arguments raise, naming the operation
-    def raises(fn, *words):
-        try:
-            fn()
-        except RuntimeError as e:
-            msg = str(e)
-            expect(all(w in msg for w in words), f"error message {msg!r} lacks {words}")
-            return
-        failures.append(f"no error for {words}")
-
     raises(lambda: dist.all_to_all_single(torch.zeros(p), torch.zeros(p), group=torc), "torc", "alltoall")
     raises(lambda: dist.gather(torch.zeros(3), [torch.zeros(3) for _ in range(p)] if rank == 0 else None, 0,
                                group=torc), "torc", "gather")
@@ -174,12 +161,7 @@ def main():
     dist.all_reduce(z, group=torc)
     expect(torch.equal(z, torch.full((3,), complex(p, p * (p - 1) / 2), dtype=torch.complex64)), "complex all_reduce")
 
-    dist.destroy_process_group()
-    for f in failures[:20]:
-        print(f"rank {rank}: FAIL {f}", flush=True)
-    if rank == 0 and not failures:
-        print(f"p={p}: every collective of the torc backend equals gloo's", flush=True)
-    return 1 if failures else 0
+    return finish(rank, f"p={p}: every collective of the torc backend equals gloo's")
 
 
 if __name__ == "__main__":

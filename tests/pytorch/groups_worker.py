@@ -11,23 +11,11 @@ import torch
 import torch.distributed as dist
 
 import torc_torch  # noqa: F401  (registers the "torc" backend)
+from worker_util import expect, finish, raises
 
 warnings.filterwarnings("ignore", category=UserWarning)
-failures = []
 
 
-def expect(cond, what):
-    if not cond:
-        failures.append(what)
-
-
-def raises(fn, *words):
-    try:
-        fn()
-    except RuntimeError as e:
-        expect(all(w in str(e) for w in words), f"error message {str(e)!r} lacks {words}")
-        return
-    failures.append(f"no error for {words}")
 
 
 def main():
@@ -91,12 +79,7 @@ def main():
     raises(lambda: dist.all_reduce(torch.zeros(3, dtype=torch.int16)), "torc", "allreduce", "Short")
     dist.barrier()
 
-    dist.destroy_process_group()
-    for f in failures[:20]:
-        print(f"rank {rank}: FAIL {f}", flush=True)
-    if rank == 0 and not failures:
-        print(f"p={p}: default group, subset and several torc groups work", flush=True)
-    return 1 if failures else 0
+    return finish(rank, f"p={p}: default group, subset and several torc groups work")
 
 
 if __name__ == "__main__":
