@@ -40,6 +40,19 @@ Status initComm(torcComm_t* out, const core::RootInfo& root, int nranks, int ran
   return Status::ok();
 }
 
+// Hands a collective to launch() (blocking or on the progress thread), with device buffers
+// staged through the communicator's pinned buffers (device.h): inBytes read at input, outBytes
+// written at output. The work captures the Comm itself, which outlives its progress thread.
+Status launchStaged(torcComm_t comm, torcRequest_t* request, torcStream_t stream, const algos::CollArgs& a,
+                    const void* input, size_t inBytes, void* output, size_t outBytes, DType dtype, RedOp op) {
+  Comm* c = comm->comm.get();
+  std::shared_ptr<core::DeviceStaging> staging = comm->staging;
+  return launch(comm, request, [=] {
+    return staging->run(input, inBytes, output, outBytes, stream,
+                        [&](const void* in, void* out) { return c->run(a, in, out, dtype, op); });
+  });
+}
+
 Result<core::RootInfo> makeRoot(const std::string& ifname) {
   core::RootInfo info;
   info.secret = core::randomSecret();
@@ -254,7 +267,6 @@ torcResult_t torcCommGetAsyncError(torcComm_t comm, torcResult_t* asyncError) {
 }
 
 // The collectives, blocking (request == nullptr) or asynchronous: the same checks, at once.
-// The work captures the Comm itself, which outlives its progress thread.
 static torcResult_t allReduce(const void* sendbuff, void* recvbuff, size_t count, torcDataType_t datatype,
                               torcRedOp_t op, torcComm_t comm, torcStream_t stream, torcRequest_t* request, const char* fn) {
   return guard(comm, fn, [&] {
@@ -266,14 +278,8 @@ static torcResult_t allReduce(const void* sendbuff, void* recvbuff, size_t count
     TORC_RETURN_IF_ERROR(checkBuf(sendbuff, count, "sendbuff"));
     TORC_RETURN_IF_ERROR(checkBuf(recvbuff, count, "recvbuff"));
     TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, bytes, recvbuff, bytes, 0, true));
-    Comm* c = comm->comm.get();
-    auto staging = comm->staging;
-    return launch(comm, request, [=] {
-      return staging->run(sendbuff, bytes, recvbuff, bytes, stream, [&](const void* in, void* out) {
-        return c->run(collArgs(algos::Coll::kAllReduce, count), in, out, static_cast<DType>(datatype),
-                      static_cast<RedOp>(op));
-      });
-    });
+    return launchStaged(comm, request, stream, collArgs(algos::Coll::kAllReduce, count), sendbuff, bytes, recvbuff,
+                        bytes, static_cast<DType>(datatype), static_cast<RedOp>(op));
   });
 }
 
@@ -291,14 +297,8 @@ static torcResult_t broadcast(const void* sendbuff, void* recvbuff, size_t count
     if (isRoot) TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, bytes, recvbuff, bytes, 0, true));
     algos::CollArgs a = collArgs(algos::Coll::kBroadcast, count);
     a.root = root;
-    Comm* c = comm->comm.get();
-    auto staging = comm->staging;
-    return launch(comm, request, [=] {
-      return staging->run(isRoot ? sendbuff : nullptr, isRoot ? bytes : 0, recvbuff, bytes, stream,
-                          [&](const void* in, void* out) {
-                            return c->run(a, in, out, static_cast<DType>(datatype), RedOp::kSum);
-                          });
-    });
+    return launchStaged(comm, request, stream, a, isRoot ? sendbuff : nullptr, isRoot ? bytes : 0, recvbuff, bytes,
+                        static_cast<DType>(datatype), RedOp::kSum);
   });
 }
 
@@ -319,14 +319,8 @@ static torcResult_t reduce(const void* sendbuff, void* recvbuff, size_t count, t
     }
     algos::CollArgs a = collArgs(algos::Coll::kReduce, count);
     a.root = root;
-    Comm* c = comm->comm.get();
-    void* out = isRoot ? recvbuff : nullptr;
-    auto staging = comm->staging;
-    return launch(comm, request, [=] {
-      return staging->run(sendbuff, bytes, out, isRoot ? bytes : 0, stream, [&](const void* in, void* o) {
-        return c->run(a, in, o, static_cast<DType>(datatype), static_cast<RedOp>(op));
-      });
-    });
+    return launchStaged(comm, request, stream, a, sendbuff, bytes, isRoot ? recvbuff : nullptr, isRoot ? bytes : 0,
+                        static_cast<DType>(datatype), static_cast<RedOp>(op));
   });
 }
 
@@ -343,14 +337,8 @@ static torcResult_t allGather(const void* sendbuff, void* recvbuff, size_t sendc
     TORC_RETURN_IF_ERROR(checkBuf(recvbuff, sendcount, "recvbuff"));
     TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, inBytes, recvbuff, outBytes,
                                       inBytes * static_cast<size_t>(comm->comm->rank()), false));
-    Comm* c = comm->comm.get();
-    auto staging = comm->staging;
-    return launch(comm, request, [=] {
-      return staging->run(sendbuff, inBytes, recvbuff, outBytes, stream, [&](const void* in, void* out) {
-        return c->run(collArgs(algos::Coll::kAllGather, sendcount), in, out, static_cast<DType>(datatype),
-                      RedOp::kSum);
-      });
-    });
+    return launchStaged(comm, request, stream, collArgs(algos::Coll::kAllGather, sendcount), sendbuff, inBytes,
+                        recvbuff, outBytes, static_cast<DType>(datatype), RedOp::kSum);
   });
 }
 
@@ -368,14 +356,8 @@ static torcResult_t reduceScatter(const void* sendbuff, void* recvbuff, size_t r
     TORC_RETURN_IF_ERROR(checkBuf(recvbuff, recvcount, "recvbuff"));
     TORC_RETURN_IF_ERROR(checkOverlap(sendbuff, inBytes, recvbuff, outBytes,
                                       outBytes * static_cast<size_t>(comm->comm->rank()), true));
-    Comm* c = comm->comm.get();
-    auto staging = comm->staging;
-    return launch(comm, request, [=] {
-      return staging->run(sendbuff, inBytes, recvbuff, outBytes, stream, [&](const void* in, void* out) {
-        return c->run(collArgs(algos::Coll::kReduceScatter, recvcount), in, out, static_cast<DType>(datatype),
-                      static_cast<RedOp>(op));
-      });
-    });
+    return launchStaged(comm, request, stream, collArgs(algos::Coll::kReduceScatter, recvcount), sendbuff, inBytes,
+                        recvbuff, outBytes, static_cast<DType>(datatype), static_cast<RedOp>(op));
   });
 }
 
@@ -447,12 +429,9 @@ static torcResult_t p2p(bool send, const void* buf, size_t count, torcDataType_t
     TORC_RETURN_IF_ERROR(checkBuf(buf, count, send ? "sendbuff" : "recvbuff"));
     algos::CollArgs a = collArgs(send ? algos::Coll::kSend : algos::Coll::kRecv, count);
     a.peer = peer;
-    Comm* c = comm->comm.get();
-    c->drainAsync();  // queued operations first: they may use the staging buffers
-    return comm->staging->run(send ? buf : nullptr, send ? bytes : 0, send ? nullptr : const_cast<void*>(buf),
-                              send ? 0 : bytes, stream, [&](const void* in, void* out) {
-                                return c->run(a, in, out, static_cast<DType>(datatype), RedOp::kSum);
-                              });
+    return launchStaged(comm, nullptr, stream, a, send ? buf : nullptr, send ? bytes : 0,
+                        send ? nullptr : const_cast<void*>(buf), send ? 0 : bytes, static_cast<DType>(datatype),
+                        RedOp::kSum);
   });
 }
 
