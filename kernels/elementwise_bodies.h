@@ -73,43 +73,43 @@ TORC_HD inline void storeVec(T* p, const Vec16<T>& v) {
 #endif
 }
 
+// The split's work for thread tid: vec(i) for each of its whole vectors (elements i .. i +
+// kLanes - 1), then one(i) for each of its scalar elements.
+template <typename T, typename VecFn, typename OneFn>
+TORC_HD inline void forEachOfSplit(size_t tid, size_t nthreads, const VecSplit& s, VecFn vec, OneFn one) {
+  constexpr size_t kLanes = Vec16<T>::kLanes;
+  for (size_t v = tid; v < s.nvec; v += nthreads) vec(s.head + v * kLanes);
+  const size_t scalars = s.head + s.tail;
+  for (size_t j = tid; j < scalars; j += nthreads) one(s.scalarIndex(j, kLanes));
+}
+
 // dst[i] = op(a[i], b[i]) for i < n; dst may alias a or b exactly. The semantics of reduce().
 template <typename T, typename Op>
 TORC_HD inline void reduceBody(size_t tid, size_t nthreads, T* dst, const T* a, const T* b, size_t n) {
-  constexpr size_t kLanes = Vec16<T>::kLanes;
-  const VecSplit s = vecSplit<T>(n, dst, a, b);
   const Op op{};
-  for (size_t v = tid; v < s.nvec; v += nthreads) {
-    const size_t i = s.head + v * kLanes;
-    const Vec16<T> x = loadVec(a + i), y = loadVec(b + i);
-    Vec16<T> r;
-    for (size_t k = 0; k < kLanes; ++k) r.lane[k] = op(x.lane[k], y.lane[k]);
-    storeVec(dst + i, r);
-  }
-  const size_t scalars = s.head + s.tail;
-  for (size_t j = tid; j < scalars; j += nthreads) {
-    const size_t i = s.scalarIndex(j, kLanes);
-    dst[i] = op(a[i], b[i]);
-  }
+  forEachOfSplit<T>(
+      tid, nthreads, vecSplit<T>(n, dst, a, b),
+      [&](size_t i) {
+        const Vec16<T> x = loadVec(a + i), y = loadVec(b + i);
+        Vec16<T> r;
+        for (size_t k = 0; k < Vec16<T>::kLanes; ++k) r.lane[k] = op(x.lane[k], y.lane[k]);
+        storeVec(dst + i, r);
+      },
+      [&](size_t i) { dst[i] = op(a[i], b[i]); });
 }
 
 // x[i] = x[i] / divisor: the semantics of finalizeAvg() (divisor >= 1).
 template <typename T>
 TORC_HD inline void divBody(size_t tid, size_t nthreads, T* x, size_t n, int divisor) {
-  constexpr size_t kLanes = Vec16<T>::kLanes;
-  const VecSplit s = vecSplit<T>(n, x);
   const DivBy<T> div{divisor};
-  for (size_t v = tid; v < s.nvec; v += nthreads) {
-    const size_t i = s.head + v * kLanes;
-    Vec16<T> r = loadVec(x + i);
-    for (size_t k = 0; k < kLanes; ++k) r.lane[k] = div(r.lane[k]);
-    storeVec(x + i, r);
-  }
-  const size_t scalars = s.head + s.tail;
-  for (size_t j = tid; j < scalars; j += nthreads) {
-    const size_t i = s.scalarIndex(j, kLanes);
-    x[i] = div(x[i]);
-  }
+  forEachOfSplit<T>(
+      tid, nthreads, vecSplit<T>(n, x),
+      [&](size_t i) {
+        Vec16<T> r = loadVec(x + i);
+        for (size_t k = 0; k < Vec16<T>::kLanes; ++k) r.lane[k] = div(r.lane[k]);
+        storeVec(x + i, r);
+      },
+      [&](size_t i) { x[i] = div(x[i]); });
 }
 
 }  // namespace TORC_KERNELS_ABI_TAG

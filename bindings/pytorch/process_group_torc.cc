@@ -74,34 +74,36 @@ torcDataType_t reduceType(const at::Tensor& t, const char* op) {
   return torcTypeOf(t, op);
 }
 
-// Moving data needs no arithmetic: a dtype torc has no type for (bool, int16, complex, ...)
-// travels as its bytes. *count is scaled to match.
-torcDataType_t moveType(const at::Tensor& t, size_t* count) {
-  switch (t.scalar_type()) {
-    case at::kChar: case at::kByte: case at::kInt: case at::kLong: case at::kHalf: case at::kFloat:
-    case at::kDouble: case at::kBFloat16:
-      return torcTypeOf(t, "");
-    default:
-      *count *= t.element_size();
-      return torcUint8;
+// torc's type for a dtype; false for those it has none for (bool, int16, complex, ...).
+bool typeFor(at::ScalarType s, torcDataType_t* out) {
+  switch (s) {
+    case at::kChar: *out = torcInt8; return true;
+    case at::kByte: *out = torcUint8; return true;
+    case at::kInt: *out = torcInt32; return true;
+    case at::kLong: *out = torcInt64; return true;
+    case at::kHalf: *out = torcFloat16; return true;
+    case at::kFloat: *out = torcFloat32; return true;
+    case at::kDouble: *out = torcFloat64; return true;
+    case at::kBFloat16: *out = torcBfloat16; return true;
+    default: return false;
   }
+}
+
+// Moving data needs no arithmetic: a dtype torc has no type for travels as its bytes (*count is
+// scaled to match).
+torcDataType_t moveType(const at::Tensor& t, size_t* count) {
+  torcDataType_t type;
+  if (typeFor(t.scalar_type(), &type)) return type;
+  *count *= t.element_size();
+  return torcUint8;
 }
 
 }  // namespace
 
 torcDataType_t torcTypeOf(const at::Tensor& t, const char* op) {
-  switch (t.scalar_type()) {
-    case at::kChar: return torcInt8;
-    case at::kByte: return torcUint8;
-    case at::kInt: return torcInt32;
-    case at::kLong: return torcInt64;
-    case at::kHalf: return torcFloat16;
-    case at::kFloat: return torcFloat32;
-    case at::kDouble: return torcFloat64;
-    case at::kBFloat16: return torcBfloat16;
-    default: break;
-  }
-  TORCH_CHECK(false, "torc ", op, ": dtype ", t.scalar_type(), " is not supported");
+  torcDataType_t type;
+  TORCH_CHECK(typeFor(t.scalar_type(), &type), "torc ", op, ": dtype ", t.scalar_type(), " is not supported");
+  return type;
 }
 
 ProcessGroupTorc::ProcessGroupTorc(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,

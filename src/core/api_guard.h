@@ -101,12 +101,7 @@ inline Status checkHostBuf(const void* p, size_t count, const char* name) {
   return count > 0 ? core::requireHostMemory(p, name) : Status::ok();
 }
 
-// Whether [a, a + an) and [b, b + bn) share a byte (empty or NULL ranges share none).
-inline bool overlaps(const void* a, size_t an, const void* b, size_t bn) {
-  if (a == nullptr || b == nullptr || an == 0 || bn == 0) return false;
-  auto a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
-  return a0 < b0 + bn && b0 < a0 + an;
-}
+using core::overlaps;  // device.h
 
 // Input and output either coincide exactly at `inplaceOffset` bytes into the larger buffer, or
 // do not overlap: a partial overlap would corrupt the result.

@@ -42,11 +42,6 @@ const DefaultRuntime& defaultRuntime() {
   return d;
 }
 
-bool overlaps(const void* a, size_t an, const void* b, size_t bn) {
-  const auto x = reinterpret_cast<uintptr_t>(a), y = reinterpret_cast<uintptr_t>(b);
-  return an > 0 && bn > 0 && x < y + bn && y < x + an;
-}
-
 }  // namespace
 
 DeviceRuntime* deviceRuntime(std::string* why) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,13 @@ void setDeviceRuntimeForTesting(DeviceRuntime* rt);
 // Fails with kInvalidArgument when p is device memory, for the calls that take host memory only
 // (the sparse and fusion APIs); name is the argument's name.
 Status requireHostMemory(const void* p, const char* name);
+
+// Whether [a, a + an) and [b, b + bn) share a byte (empty or NULL ranges share none).
+inline bool overlaps(const void* a, size_t an, const void* b, size_t bn) {
+  if (a == nullptr || b == nullptr || an == 0 || bn == 0) return false;
+  const auto a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
+  return a0 < b0 + bn && b0 < a0 + an;
+}
 
 // The pinned buffers one communicator stages through, grown on demand and kept (one operation
 // at a time uses them: a communicator's operations are serialised).

@@ -103,58 +103,53 @@ const char* linkLayerProblem(uint8_t linkLayer) {
   return "its link layer is unspecified (neither InfiniBand nor RoCE)";
 }
 
+// The port comes from probeVerbsDevices, the one place that decides what is usable; the chosen
+// device is then opened again and kept.
 Result<OpenPort> openActivePort(const IbvSymbols& ibv) {
   const std::string want = torcParamIbHca();
+  std::string why, seen;
+  const std::vector<VerbsDeviceInfo> ports = probeVerbsDevices(&why);
+  const VerbsDeviceInfo* pick = nullptr;
+  for (const VerbsDeviceInfo& d : ports) {
+    if (!want.empty() && d.device != want) continue;
+    if (d.usable) {
+      pick = &d;
+      break;
+    }
+    seen += (seen.empty() ? "" : ", ") + d.device + " port " + std::to_string(d.port) + " " + d.state +
+            (d.problem.empty() ? "" : ", but " + d.problem);
+  }
+  if (pick == nullptr) {
+    if (want.empty()) return errorf(Code::kSystemError, "verbs: %s", why.empty() ? "no RDMA device found" : why.c_str());
+    if (seen.empty())
+      return errorf(Code::kSystemError, "verbs: TORC_IB_HCA=%s: no such device, or it cannot be opened", want.c_str());
+    return errorf(Code::kSystemError, "verbs: TORC_IB_HCA=%s: no usable ACTIVE port (%s)", want.c_str(), seen.c_str());
+  }
+
   int n = 0;
   ibv_device** list = ibv.getDeviceList(&n);
-  if (list == nullptr || n == 0) {
-    if (list != nullptr) ibv.freeDeviceList(list);
-    return errorf(Code::kSystemError, "verbs: no RDMA device found");
-  }
-  std::string seen;
-  auto note = [&seen](const std::string& s) { seen += (seen.empty() ? "" : ", ") + s; };
   OpenPort o;
-  for (int i = 0; i < n && o.ctx == nullptr; ++i) {
-    const std::string name = ibv.getDeviceName(list[i]);
-    if (!want.empty() && name != want) continue;
-    if (const char* why = transportTypeProblem(list[i]->transport_type)) {
-      note(name + " is " + why);
-      continue;
-    }
+  for (int i = 0; list != nullptr && i < n && o.ctx == nullptr; ++i) {
+    if (pick->device != ibv.getDeviceName(list[i])) continue;
     ibv_context* ctx = ibv.openDevice(list[i]);
-    if (ctx == nullptr) {
-      note(name + " cannot be opened: " + strerror(errno));
-      continue;
-    }
+    if (ctx == nullptr) break;
     ibv_device_attr da{};
-    if (ibv.queryDevice(ctx, &da) == 0) {
-      for (uint8_t p = 1; p <= da.phys_port_cnt && o.ctx == nullptr; ++p) {
-        ibv_port_attr pa{};
-        if (ibv.queryPort(ctx, p, &pa) != 0) continue;
-        const std::string where = name + " port " + std::to_string(p);
-        if (pa.state != IBV_PORT_ACTIVE) {
-          note(where + " " + portStateName(pa.state));
-          continue;
-        }
-        if (const char* why = linkLayerProblem(pa.link_layer)) {
-          note(where + " ACTIVE, but " + why);
-          continue;
-        }
-        o.ctx = ctx;
-        o.device = name;
-        o.port = p;
-        o.attr = pa;
-        o.maxCqe = da.max_cqe;
-      }
+    ibv_port_attr pa{};
+    const uint8_t port = static_cast<uint8_t>(pick->port);
+    if (ibv.queryDevice(ctx, &da) == 0 && ibv.queryPort(ctx, port, &pa) == 0 && pa.state == IBV_PORT_ACTIVE) {
+      o.ctx = ctx;
+      o.device = pick->device;
+      o.port = port;
+      o.attr = pa;
+      o.maxCqe = da.max_cqe;
+    } else {
+      ibv.closeDevice(ctx);
     }
-    if (o.ctx == nullptr) ibv.closeDevice(ctx);
   }
-  ibv.freeDeviceList(list);
-  if (o.ctx == nullptr) {
-    if (!want.empty() && seen.empty())
-      return errorf(Code::kSystemError, "verbs: TORC_IB_HCA=%s: no such device", want.c_str());
-    return errorf(Code::kSystemError, "verbs: no usable ACTIVE RDMA port (%s)", seen.c_str());
-  }
+  if (list != nullptr) ibv.freeDeviceList(list);
+  if (o.ctx == nullptr)
+    return errorf(Code::kSystemError, "verbs: %s port %d was usable a moment ago and no longer is", pick->device.c_str(),
+                  pick->port);
   Status st = chooseGid(ibv, &o);
   if (!st.isOk()) {
     ibv.closeDevice(o.ctx);
